@@ -1,0 +1,349 @@
+"""Data and invariants of the jobs system.
+
+Every state change goes through jobs/services/; nothing here changes a job's
+status by itself. The database is the source of truth: Celery messages are only
+wake-ups that make a worker look for the next job to admit.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Priority(models.IntegerChoices):
+    """Stored as a rank so that ORDER BY priority gives critical first."""
+
+    CRITICAL = 0, "critical"
+    HIGH = 1, "high"
+    NORMAL = 2, "normal"
+    LOW = 3, "low"
+
+    @classmethod
+    def from_label(cls, label: str) -> Priority:
+        for member in cls:
+            if member.label == label:
+                return member
+        raise ValueError(f"priority must be one of critical, high, normal, low; got {label!r}")
+
+
+class Status(models.TextChoices):
+    WAITING_APPROVAL = "waiting_approval"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+ACTIVE_STATUSES = (Status.WAITING_APPROVAL, Status.QUEUED, Status.RUNNING)
+FINAL_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.CANCELED)
+
+
+class JobQuerySet(models.QuerySet):
+    def queued(self) -> JobQuerySet:
+        return self.filter(status=Status.QUEUED)
+
+    def running(self) -> JobQuerySet:
+        return self.filter(status=Status.RUNNING)
+
+    def waiting(self) -> JobQuerySet:
+        return self.filter(status=Status.WAITING_APPROVAL)
+
+    def active(self) -> JobQuerySet:
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+    def due(self, now=None) -> JobQuerySet:
+        """Queued jobs whose retry backoff, if any, has passed."""
+        return self.queued().filter(next_attempt_at__lte=now or timezone.now())
+
+    def in_admission_order(self) -> JobQuerySet:
+        """Highest priority first, then the oldest (FIFO within a priority)."""
+        return self.order_by("priority", "created_at", "id")
+
+
+class Job(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job_key = models.CharField(max_length=255)
+    entrypoint = models.CharField(max_length=200)
+    params = models.JSONField(default=dict, blank=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=3)
+    last_error = models.TextField(blank=True, default="")
+    result = models.JSONField(null=True, blank=True)
+    # Why the job was canceled or force-failed, as the actor gave it.
+    status_reason = models.TextField(blank=True, default="")
+
+    issue_id = models.CharField(max_length=200, blank=True, default="")
+    approval_expires_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.CharField(max_length=150, blank=True, default="")
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    # Engine bookkeeping: the retry backoff, the last wake-up published, and
+    # the worker holding the job with the lease it must keep renewing.
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    retried_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
+    submitted_by = models.CharField(max_length=150, blank=True, default="")
+
+    objects = JobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "priority", "created_at"], name="job_admission_idx"),
+            models.Index(fields=["created_at", "id"], name="job_created_idx"),
+            models.Index(fields=["entrypoint", "created_at"], name="job_entrypoint_idx"),
+            models.Index(fields=["status", "lease_expires_at"], name="job_lease_idx"),
+            models.Index(fields=["job_key"], name="job_key_idx"),
+        ]
+        constraints = [
+            # One active job per jobKey: submitting it again returns that job.
+            models.UniqueConstraint(
+                fields=["job_key"],
+                condition=Q(status__in=["waiting_approval", "queued", "running"]),
+                name="job_key_unique_while_active",
+            ),
+            models.CheckConstraint(condition=Q(status__in=[s.value for s in Status]), name="job_status_valid"),
+            models.CheckConstraint(condition=Q(max_attempts__gte=1), name="job_max_attempts_min_1"),
+        ]
+        permissions = [
+            ("view_console", "Can read every console page"),
+            ("submit_job", "Can submit jobs"),
+            ("retry_job", "Can retry jobs from the DLQ"),
+            ("cancel_job", "Can cancel jobs, also low-priority jobs in bulk"),
+            ("clean_dlq", "Can clean expired DLQ entries"),
+            ("check_approval", "Can force an approval check"),
+            ("approve_job", "Can approve or reject waiting jobs"),
+            ("clear_dlq", "Can clear the DLQ"),
+            ("force_fail_job", "Can force-fail running jobs"),
+            ("emergency", "Can run emergency procedures"),
+            ("manage_config", "Can change capacity, worker and other settings"),
+            ("import_jobs", "Can import jobs from JSONL"),
+            ("view_audit", "Can read and export the audit trail"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.entrypoint} {self.id}"
+
+    @property
+    def priority_label(self) -> str:
+        return Priority(self.priority).label
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+class DLQEntry(models.Model):
+    """A job that ran out of attempts. Taking an entry out never deletes the job."""
+
+    job = models.OneToOneField(Job, primary_key=True, on_delete=models.CASCADE, related_name="dlq_entry")
+    reason = models.TextField()
+    attempts = models.PositiveIntegerField()
+    last_error = models.TextField(blank=True, default="")
+    # A short hash of the error with ids and numbers taken out, to group alike failures.
+    fingerprint = models.CharField(max_length=16, db_index=True)
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-added_at", "-job_id"]
+        indexes = [
+            models.Index(fields=["added_at", "job"], name="dlq_added_idx"),
+            models.Index(fields=["reason"], name="dlq_reason_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"DLQ {self.job_id}: {self.reason}"
+
+
+class Event(models.Model):
+    """One per transition. Names its job by id so a cleared job keeps its history."""
+
+    type = models.CharField(max_length=40)
+    job_id = models.UUIDField(null=True, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["job_id", "id"], name="event_job_idx"),
+            models.Index(fields=["type", "id"], name="event_type_idx"),
+            models.Index(fields=["created_at"], name="event_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.job_id or ''}".strip()
+
+
+class WorkerHeartbeat(models.Model):
+    """One row per worker process, refreshed by its heartbeat thread."""
+
+    name = models.CharField(max_length=200, primary_key=True)
+    hostname = models.CharField(max_length=200)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    current_job = models.UUIDField(null=True, blank=True)
+    processed = models.PositiveIntegerField(default=0)
+    succeeded = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JobsConfig(models.Model):
+    """Runtime overrides of the jobs.json settings, edited by admins. One row."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    overrides = models.JSONField(default=dict, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="jobs_config_singleton")]
+
+    def __str__(self) -> str:
+        return "jobs configuration"
+
+
+class AdmissionLock(models.Model):
+    """A single row locked FOR UPDATE to serialise admission (see services.execution)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="admission_lock_singleton")]
+
+    def __str__(self) -> str:
+        return "admission lock"
+
+
+class AuditEntry(models.Model):
+    """Append-only, hash-chained record of every state-changing action.
+
+    The database refuses UPDATE and DELETE on this table (see the migration that
+    installs the triggers). Objects are named by id, never by foreign key.
+    """
+
+    class Outcome(models.TextChoices):
+        OK = "ok"
+        DENIED = "denied"
+
+    created_at = models.DateTimeField(default=timezone.now)
+    actor = models.CharField(max_length=200)
+    source = models.CharField(max_length=20)  # web, api, cli, github, system
+    action = models.CharField(max_length=60)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
+    object_type = models.CharField(max_length=40, blank=True, default="")
+    object_ids = models.JSONField(default=list, blank=True)
+    reason = models.TextField(blank=True, default="")
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    ip = models.CharField(max_length=64, blank=True, default="")
+    user_agent = models.CharField(max_length=300, blank=True, default="")
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["actor", "id"], name="audit_actor_idx"),
+            models.Index(fields=["action", "id"], name="audit_action_idx"),
+            models.Index(fields=["created_at"], name="audit_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action}"
+
+
+class AuditChainHead(models.Model):
+    """A single row locked FOR UPDATE while an entry is appended, so the chain never forks."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    last_hash = models.CharField(max_length=64, default="0" * 64)
+
+    def __str__(self) -> str:
+        return f"audit chain head {self.last_hash[:12]}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the API. Only a SHA-256 of the secret is stored."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, blank=True, default="")
+    prefix = models.CharField(max_length=12)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class BackgroundOperation(models.Model):
+    """A long action (retry all) running in a worker, with progress for the UI and API."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=40)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True, default="")
+    requested_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id}"
+
+    @property
+    def percent(self) -> int:
+        if self.state == self.State.DONE:
+            return 100
+        return int(self.done * 100 / self.total) if self.total else 0
+
+
+class GitHubDelivery(models.Model):
+    """Webhook deliveries already applied, so a replayed X-GitHub-Delivery is a no-op."""
+
+    delivery_id = models.CharField(max_length=100, primary_key=True)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.delivery_id

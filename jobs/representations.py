@@ -1,0 +1,66 @@
+"""Jobs and DLQ entries in the runbook's JSON shape (camelCase, ISO 8601 times).
+
+One shape for the API, the JSONL store format, exports and audit snapshots.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from jobs.models import DLQEntry, Event, Job
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def job_to_dict(job: Job) -> dict[str, Any]:
+    return {
+        "id": str(job.id),
+        "jobKey": job.job_key,
+        "entrypoint": job.entrypoint,
+        "params": job.params,
+        "priority": job.priority_label,
+        "status": job.status,
+        "attempts": job.attempts,
+        "maxAttempts": job.max_attempts,
+        "lastError": job.last_error or None,
+        "result": job.result,
+        "issueId": job.issue_id or None,
+        "approvalExpiresAt": iso(job.approval_expires_at),
+        "createdAt": iso(job.created_at),
+        "updatedAt": iso(job.updated_at),
+        "startedAt": iso(job.started_at),
+        "completedAt": iso(job.completed_at),
+        "retriedFrom": str(job.retried_from_id) if job.retried_from_id else None,
+        "submittedBy": job.submitted_by or None,
+        "statusReason": job.status_reason or None,
+        "approvedBy": job.approved_by or None,
+    }
+
+
+def dlq_entry_to_dict(entry: DLQEntry) -> dict[str, Any]:
+    return {
+        "job": job_to_dict(entry.job),
+        "reason": entry.reason,
+        "addedAt": iso(entry.added_at),
+        "attempts": entry.attempts,
+        "lastError": entry.last_error or None,
+        "fingerprint": entry.fingerprint,
+    }
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "type": event.type,
+        "jobId": str(event.job_id) if event.job_id else None,
+        "data": event.data,
+        "createdAt": iso(event.created_at),
+    }
+
+
+def job_snapshot(job: Job) -> dict[str, Any]:
+    """The few fields an audit entry keeps as before/after."""
+    return {"status": job.status, "attempts": job.attempts, "lastError": job.last_error or None}

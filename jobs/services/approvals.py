@@ -1,0 +1,248 @@
+"""Jobs waiting for approval: pausing, approving, rejecting, expiring, force checks.
+
+Expiry is always checked before approval: a job whose approvalExpiresAt has
+passed fails with "Approval TTL expired" even if its issue carries a label.
+Where approvals come from (GitHub labels) is behind ``approval_source``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any, Protocol
+
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.models import Job, Status
+from jobs.representations import job_snapshot
+from jobs.services.audit import Actor, audit_record, authorize, deny
+from jobs.services.config import config_get
+from jobs.services.errors import Conflict
+from jobs.services.events import event_emit
+from jobs.services.publishing import publish_after_commit
+
+logger = logging.getLogger("jobs.approvals")
+
+EXPIRED_ERROR = "Approval TTL expired"
+
+
+class ApprovalSource(Protocol):
+    """Tells whether a job's issue is approved, and hears about expiries."""
+
+    def approved_by(self, job: Job) -> str | None:
+        """The login that approved the job's issue, or None. Raises on errors (never 'approved')."""
+
+    def on_expired(self, job: Job) -> None:
+        """Called after commit when a job's approval expired (comment on and close the issue)."""
+
+    def on_approved_in_console(self, job: Job, actor: Actor) -> None:
+        """Called after commit when an approver approved in the console (label the issue)."""
+
+
+class NoApprovalSource:
+    """Used when GitHub is not configured: only console approvals exist."""
+
+    def approved_by(self, job: Job) -> str | None:
+        return None
+
+    def on_expired(self, job: Job) -> None:
+        pass
+
+    def on_approved_in_console(self, job: Job, actor: Actor) -> None:
+        pass
+
+
+def approval_source() -> ApprovalSource:
+    """The configured source of approvals (GitHub when GITHUB_TOKEN and GITHUB_REPO are set)."""
+    try:
+        from jobs.github.source import github_approval_source
+    except ImportError:
+        return NoApprovalSource()
+    return github_approval_source() or NoApprovalSource()
+
+
+def job_wait_for_approval(job: Job, *, worker: str, issue_id: str) -> str:
+    """An entry point asked for approval mid-run: running -> waiting_approval.
+
+    The run does not count as a failed attempt.
+    """
+    from jobs.services.execution import _lock_running
+
+    cfg = config_get()
+    with transaction.atomic():
+        current = _lock_running(job, worker)
+        if current is None:
+            return "discarded"
+        now = timezone.now()
+        current.status = Status.WAITING_APPROVAL
+        current.issue_id = issue_id
+        current.approval_expires_at = now + timedelta(hours=cfg.approval.defaultTtlHours)
+        current.attempts = max(current.attempts - 1, 0)
+        current.worker = ""
+        current.lease_expires_at = None
+        current.updated_at = now
+        current.save(
+            update_fields=[
+                "status",
+                "issue_id",
+                "approval_expires_at",
+                "attempts",
+                "worker",
+                "lease_expires_at",
+                "updated_at",
+            ]
+        )
+        from jobs.services.execution import _count_outcome
+
+        _count_outcome(worker, succeeded=True)
+        event_emit("job:waiting_approval", job=current, issueId=issue_id)
+    return Status.WAITING_APPROVAL
+
+
+def _lock_waiting(job_id) -> Job:
+    from jobs.services.jobs import get_job_for_update
+
+    job = get_job_for_update(job_id)
+    if job.status != Status.WAITING_APPROVAL:
+        raise Conflict(f"job {job.id} is {job.status}, not waiting for approval")
+    return job
+
+
+def _refuse_own_job(actor: Actor, job: Job, action: str) -> None:
+    if actor.user is not None and job.submitted_by and actor.username == job.submitted_by:
+        deny(
+            actor,
+            action=action,
+            object_type="job",
+            object_ids=[job.id],
+            reason="approvers cannot approve or reject a job they submitted",
+        )
+
+
+def job_approve(*, actor: Actor, job_id, reason: str = "") -> Job:
+    """waiting_approval -> queued, by an approver (console, API) or a GitHub label."""
+    action = "job.approve"
+    authorize(actor, "jobs.approve_job", action=action, object_type="job", object_ids=[job_id])
+    with transaction.atomic():
+        job = _lock_waiting(job_id)
+        _refuse_own_job(actor, job, action)
+        if _expire_locked(job, actor=Actor.system()):
+            return job
+        before = job_snapshot(job)
+        now = timezone.now()
+        job.status = Status.QUEUED
+        job.approved_by = actor.name
+        job.approved_at = now
+        job.next_attempt_at = now
+        job.published_at = now
+        job.updated_at = now
+        job.save(
+            update_fields=["status", "approved_by", "approved_at", "next_attempt_at", "published_at", "updated_at"]
+        )
+        event_emit("job:approved", job=job, by=actor.name, source=actor.source)
+        audit_record(
+            actor,
+            action=action,
+            object_type="job",
+            object_ids=[job.id],
+            reason=reason,
+            before=before,
+            after=job_snapshot(job),
+        )
+        publish_after_commit([job.id])
+        if actor.source != "github":
+            transaction.on_commit(lambda: _notify(approval_source().on_approved_in_console, job, actor))
+    return job
+
+
+def job_reject(*, actor: Actor, job_id, reason: str) -> Job:
+    """waiting_approval -> canceled, by an approver."""
+    from jobs.services.jobs import _mark_final, _require_reason
+
+    action = "job.reject"
+    authorize(actor, "jobs.approve_job", action=action, object_type="job", object_ids=[job_id])
+    reason = _require_reason(reason)
+    with transaction.atomic():
+        job = _lock_waiting(job_id)
+        _refuse_own_job(actor, job, action)
+        before = job_snapshot(job)
+        _mark_final(job, Status.CANCELED, reason=f"Rejected: {reason}")
+        event_emit("job:canceled", job=job, reason=f"Rejected: {reason}", by=actor.name)
+        audit_record(
+            actor,
+            action=action,
+            object_type="job",
+            object_ids=[job.id],
+            reason=reason,
+            before=before,
+            after=job_snapshot(job),
+        )
+    return job
+
+
+def _expire_locked(job: Job, *, actor: Actor, now=None) -> bool:
+    """Fail a locked waiting job whose approval TTL passed. Returns whether it expired."""
+    from jobs.services.jobs import _mark_final
+
+    now = now or timezone.now()
+    if job.approval_expires_at is None or job.approval_expires_at > now:
+        return False
+    before = job_snapshot(job)
+    _mark_final(job, Status.FAILED, error=EXPIRED_ERROR)
+    event_emit("job:expired", job=job, issueId=job.issue_id, expiredAt=job.approval_expires_at.isoformat())
+    audit_record(
+        actor,
+        action="job.expire",
+        object_type="job",
+        object_ids=[job.id],
+        reason=EXPIRED_ERROR,
+        before=before,
+        after=job_snapshot(job),
+    )
+    transaction.on_commit(lambda: _notify(approval_source().on_expired, job))
+    return True
+
+
+def approvals_expire_due(*, now=None) -> int:
+    """Expire every waiting job past its approval TTL (run by the reconciler)."""
+    now = now or timezone.now()
+    expired = 0
+    for job_id in Job.objects.waiting().filter(approval_expires_at__lte=now).values_list("id", flat=True):
+        with transaction.atomic():
+            job = (
+                Job.objects.select_for_update(skip_locked=True)
+                .filter(id=job_id, status=Status.WAITING_APPROVAL)
+                .first()
+            )
+            if job is not None and _expire_locked(job, actor=Actor.system(), now=now):
+                expired += 1
+    return expired
+
+
+def expires_in_hours(job: Job, now=None) -> float | None:
+    if job.approval_expires_at is None:
+        return None
+    now = now or timezone.now()
+    return round((job.approval_expires_at - now).total_seconds() / 3600, 3)
+
+
+def approval_force_check(*, actor: Actor, job_id) -> dict[str, Any]:
+    """The runbook's watcher.forceCheck(jobId): expiry first, then the approval label."""
+    authorize(actor, "jobs.check_approval", action="approval.check", object_type="job", object_ids=[job_id])
+    with transaction.atomic():
+        job = _lock_waiting(job_id)
+        if _expire_locked(job, actor=Actor.system()):
+            return {"approved": False, "expired": True, "expiresInHours": 0}
+    login = approval_source().approved_by(job)
+    if login:
+        job_approve(actor=Actor.github(login), job_id=job.id, reason="approval label on the issue (force check)")
+        return {"approved": True, "expired": False, "expiresInHours": expires_in_hours(job)}
+    return {"approved": False, "expired": False, "expiresInHours": expires_in_hours(job)}
+
+
+def _notify(callback, *args) -> None:
+    try:
+        callback(*args)
+    except Exception:  # GitHub being down must not undo or block an approval
+        logger.exception("approval source notification failed")

@@ -1,0 +1,188 @@
+"""Who acts, whether they may, and the append-only audit trail.
+
+Every service that changes state takes an ``Actor`` and calls ``authorize``
+first, then ``audit_record`` inside its own transaction, so the entry commits
+with the change or not at all. A refusal is recorded and raises PermissionDenied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
+
+from jobs.models import AuditChainHead, AuditEntry
+
+GENESIS_HASH = "0" * 64
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The one who asks for a change, and from where.
+
+    ``user`` is set for people and API tokens; ``cli``, ``system`` and ``github``
+    actors act with the authority of the process (shell access is admin access;
+    GitHub approvals are checked against the repository's permissions instead).
+    """
+
+    name: str
+    source: str  # web, api, cli, system, github
+    user: AbstractBaseUser | AnonymousUser | None = None
+    ip: str = ""
+    user_agent: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_user(cls, user, *, source: str = "web", ip: str = "", user_agent: str = "") -> Actor:
+        return cls(name=user.get_username(), source=source, user=user, ip=ip, user_agent=user_agent[:300])
+
+    @classmethod
+    def for_request(cls, request, *, source: str = "web") -> Actor:
+        return cls.for_user(
+            request.user,
+            source=source,
+            ip=request.META.get("REMOTE_ADDR", ""),
+            user_agent=request.META.get("HTTP_USER_AGENT", ""),
+        )
+
+    @classmethod
+    def cli(cls, name: str = "cli") -> Actor:
+        return cls(name=name, source="cli")
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        return cls(name=name, source="system")
+
+    @classmethod
+    def github(cls, login: str) -> Actor:
+        return cls(name=f"github:{login}", source="github")
+
+    @property
+    def username(self) -> str:
+        return self.user.get_username() if self.user is not None else ""
+
+    def can(self, perm: str) -> bool:
+        if self.user is None:
+            return self.source in {"cli", "system", "github"}
+        return bool(self.user.is_active and self.user.has_perm(perm))
+
+
+def authorize(actor: Actor, perm: str, *, action: str, object_type: str = "", object_ids=()) -> None:
+    """Refuse (PermissionDenied) and record a 'denied' entry unless the actor holds ``perm``."""
+    if actor.can(perm):
+        return
+    deny(actor, action=action, object_type=object_type, object_ids=object_ids, reason=f"missing permission {perm}")
+
+
+def deny(actor: Actor, *, action: str, reason: str, object_type: str = "", object_ids=()) -> None:
+    """Record a refused action in its own transaction, then raise PermissionDenied."""
+    with transaction.atomic():
+        audit_record(
+            actor,
+            action=action,
+            outcome=AuditEntry.Outcome.DENIED,
+            object_type=object_type,
+            object_ids=object_ids,
+            reason=reason,
+        )
+    raise PermissionDenied(reason)
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+
+
+def entry_digest(entry: AuditEntry) -> str:
+    """The hash that links ``entry`` to the one before it."""
+    payload = {
+        "prev": entry.prev_hash,
+        "created_at": entry.created_at.isoformat() if isinstance(entry.created_at, datetime) else entry.created_at,
+        "actor": entry.actor,
+        "source": entry.source,
+        "action": entry.action,
+        "outcome": entry.outcome,
+        "object_type": entry.object_type,
+        "object_ids": entry.object_ids,
+        "reason": entry.reason,
+        "before": entry.before,
+        "after": entry.after,
+        "ip": entry.ip,
+        "user_agent": entry.user_agent,
+    }
+    return hashlib.sha256(_canonical(payload).encode()).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    return None if value is None else json.loads(_canonical(value))
+
+
+def audit_record(
+    actor: Actor,
+    *,
+    action: str,
+    object_type: str = "",
+    object_ids=(),
+    reason: str = "",
+    before: Any = None,
+    after: Any = None,
+    outcome: str = AuditEntry.Outcome.OK,
+) -> AuditEntry:
+    """Append one entry to the chain. Call inside the transaction of the change."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record must run inside the transaction of the change it records")
+    head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+    entry = AuditEntry(
+        actor=actor.name,
+        source=actor.source,
+        action=action,
+        outcome=outcome,
+        object_type=object_type,
+        object_ids=[str(i) for i in object_ids],
+        reason=reason or "",
+        before=_jsonable(before),
+        after=_jsonable(after),
+        ip=actor.ip or "",
+        user_agent=(actor.user_agent or "")[:300],
+        prev_hash=head.last_hash,
+    )
+    entry.hash = entry_digest(entry)
+    entry.save(force_insert=True)
+    head.last_hash = entry.hash
+    head.save(update_fields=["last_hash"])
+    return entry
+
+
+@dataclass(frozen=True)
+class ChainReport:
+    checked: int
+    broken_at: int | None = None
+    problem: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at is None
+
+
+def audit_verify() -> ChainReport:
+    """Walk the chain in order and report the first entry whose link does not hold."""
+    prev = GENESIS_HASH
+    checked = 0
+    for entry in AuditEntry.objects.order_by("id").iterator(chunk_size=2000):
+        if entry.prev_hash != prev:
+            return ChainReport(checked, entry.id, "prev_hash does not match the entry before it")
+        if entry_digest(entry) != entry.hash:
+            return ChainReport(checked, entry.id, "content does not match its hash (altered)")
+        prev = entry.hash
+        checked += 1
+    head = AuditChainHead.objects.filter(pk=1).first()
+    if head is not None and head.last_hash != prev:
+        last_id = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first()
+        return ChainReport(checked, last_id or 0, "entries after this one were removed (chain head differs)")
+    return ChainReport(checked)

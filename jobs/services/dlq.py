@@ -1,0 +1,194 @@
+"""The dead-letter queue: adding, retrying, clearing and cleaning entries.
+
+Entries are taken out of the DLQ; the job rows always stay.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from jobs.models import DLQEntry, Job
+from jobs.representations import dlq_entry_to_dict
+from jobs.services.audit import Actor, audit_record, authorize
+from jobs.services.config import config_get
+from jobs.services.errors import Conflict, InvalidInput, NotFound
+from jobs.services.events import event_emit
+from jobs.services.export import export_path, write_jsonl
+from jobs.services.publishing import publish_after_commit
+
+_VOLATILE = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|0x[0-9a-f]+|\d+", re.IGNORECASE)
+
+
+def error_fingerprint(error: str) -> str:
+    """Group alike errors: first line, with ids and numbers taken out."""
+    first_line = (error or "").strip().splitlines()[0] if (error or "").strip() else ""
+    return hashlib.sha256(_VOLATILE.sub("#", first_line).encode()).hexdigest()[:12]
+
+
+def dlq_add(job: Job, *, reason: str) -> DLQEntry | None:
+    """Put a failed job into the DLQ. Call inside the transaction that failed it."""
+    cfg = config_get()
+    if not cfg.dlq.enabled:
+        return None
+    entry, _ = DLQEntry.objects.update_or_create(
+        job=job,
+        defaults={
+            "reason": reason,
+            "attempts": job.attempts,
+            "last_error": job.last_error,
+            "fingerprint": error_fingerprint(job.last_error or reason),
+            "added_at": timezone.now(),
+        },
+    )
+    event_emit("job:dlq", job=job, reason=reason, attempts=job.attempts, lastError=job.last_error)
+    _evict_beyond(cfg.dlq.maxSize)
+    return entry
+
+
+def _evict_beyond(max_size: int) -> None:
+    overflow = DLQEntry.objects.count() - max_size
+    if overflow <= 0:
+        return
+    oldest = list(DLQEntry.objects.order_by("added_at", "job_id").values_list("job_id", flat=True)[:overflow])
+    DLQEntry.objects.filter(job_id__in=oldest).delete()
+    event_emit("dlq:evicted", count=len(oldest), jobIds=[str(i) for i in oldest], maxSize=max_size)
+
+
+def _retry_entry(job_id) -> Job | None:
+    """Take the entry out and create the new job. None when another retry got there first.
+
+    Call inside a transaction: the DELETE decides the race, so two concurrent
+    retries of one entry create exactly one job.
+    """
+    deleted, _ = DLQEntry.objects.filter(job_id=job_id).delete()
+    if not deleted:
+        return None
+    old = Job.objects.get(id=job_id)
+    now = timezone.now()
+    new = Job(
+        job_key=old.job_key,
+        entrypoint=old.entrypoint,
+        params=old.params,
+        priority=old.priority,
+        max_attempts=old.max_attempts,
+        issue_id="",
+        retried_from=old,
+        submitted_by=old.submitted_by,
+        created_at=now,
+        updated_at=now,
+        next_attempt_at=now,
+        published_at=now,
+    )
+    try:
+        with transaction.atomic():
+            new.save(force_insert=True)
+    except IntegrityError:
+        raise Conflict(
+            f"an active job with jobKey {old.job_key} already exists; job {old.id} stays in the DLQ"
+        ) from None
+    event_emit("job:retried_from_dlq", job=old, newJobId=str(new.id))
+    event_emit(
+        "job:submitted", job=new, entrypoint=new.entrypoint, priority=new.priority_label, retriedFrom=str(old.id)
+    )
+    publish_after_commit([new.id])
+    return new
+
+
+def dlq_retry(*, actor: Actor, job_id, reason: str = "") -> Job:
+    """Retry one DLQ entry as a new job linked to the old one (runbook: retryFromDLQ)."""
+    from jobs.services.jobs import ensure_room_in_queue
+
+    authorize(actor, "jobs.retry_job", action="dlq.retry", object_type="job", object_ids=[job_id])
+    ensure_room_in_queue()
+    with transaction.atomic():
+        new = _retry_entry(job_id)
+        if new is None:
+            raise NotFound(f"job {job_id} is not in the DLQ")
+        audit_record(
+            actor,
+            action="dlq.retry",
+            object_type="job",
+            object_ids=[job_id, new.id],
+            reason=reason,
+            before={"dlq": True},
+            after={"newJobId": str(new.id)},
+        )
+    return new
+
+
+def dlq_retry_batch(*, actor: Actor, job_ids: list, reason: str = "", action: str = "dlq.retry_all") -> list[str]:
+    """Retry several entries in one transaction and one audit entry; returns the new job ids.
+
+    Entries another retry already took are skipped, so each entry is retried once.
+    """
+    from jobs.services.jobs import ensure_room_in_queue
+
+    authorize(actor, "jobs.retry_job", action=action, object_type="job", object_ids=job_ids)
+    ensure_room_in_queue()
+    with transaction.atomic():
+        pairs = []
+        for job_id in job_ids:
+            new = _retry_entry(job_id)
+            if new is not None:
+                pairs.append((str(job_id), str(new.id)))
+        audit_record(
+            actor,
+            action=action,
+            object_type="job",
+            object_ids=[old for old, _ in pairs],
+            reason=reason,
+            before={"count": len(pairs)},
+            after={"newJobIds": [new for _, new in pairs]},
+        )
+    return [new for _, new in pairs]
+
+
+def dlq_clear(*, actor: Actor, reason: str) -> dict[str, Any]:
+    """Take every entry out of the DLQ (the jobs stay failed), after a JSONL export."""
+    authorize(actor, "jobs.clear_dlq", action="dlq.clear", object_type="dlq")
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput("reason: required")
+    with transaction.atomic():
+        entries = DLQEntry.objects.select_for_update().select_related("job").order_by("added_at", "job_id")
+        rows = [dlq_entry_to_dict(entry) for entry in entries]
+        path = export_path("dlq-clear")
+        write_jsonl(path, rows)
+        ids = [row["job"]["id"] for row in rows]
+        DLQEntry.objects.filter(job_id__in=ids).delete()
+        event_emit("dlq:cleared", count=len(ids), export=str(path), reason=reason.strip())
+        audit_record(
+            actor,
+            action="dlq.clear",
+            object_type="job",
+            object_ids=ids,
+            reason=reason.strip(),
+            before={"dlq": len(ids)},
+            after={"dlq": 0, "export": str(path)},
+        )
+    return {"removed": len(ids), "export": str(path)}
+
+
+def dlq_clean_expired(*, actor: Actor) -> int:
+    """Remove entries older than dlq.retentionDays (runbook: cleanExpiredDLQ)."""
+    authorize(actor, "jobs.clean_dlq", action="dlq.clean_expired", object_type="dlq")
+    cfg = config_get()
+    cutoff = timezone.now() - timedelta(days=cfg.dlq.retentionDays)
+    with transaction.atomic():
+        ids = list(DLQEntry.objects.filter(added_at__lt=cutoff).values_list("job_id", flat=True))
+        DLQEntry.objects.filter(job_id__in=ids).delete()
+        event_emit("dlq:cleaned", count=len(ids), retentionDays=cfg.dlq.retentionDays)
+        audit_record(
+            actor,
+            action="dlq.clean_expired",
+            object_type="job",
+            object_ids=ids,
+            before={"olderThan": cutoff.isoformat()},
+            after={"removed": len(ids)},
+        )
+    return len(ids)

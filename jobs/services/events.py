@@ -1,0 +1,54 @@
+"""Stored events, one per transition, also sent as a Django signal after commit."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import transaction
+
+from jobs.models import Event, Job
+from jobs.signals import job_event
+
+logger = logging.getLogger("jobs.events")
+
+EVENT_TYPES = (
+    "job:submitted",
+    "job:started",
+    "job:succeeded",
+    "job:failed",
+    "job:retrying",
+    "job:dlq",
+    "job:retried_from_dlq",
+    "job:waiting_approval",
+    "job:approved",
+    "job:expired",
+    "job:canceled",
+    "dlq:cleared",
+    "dlq:cleaned",
+    "dlq:evicted",
+)
+
+
+def event_emit(type: str, *, job: Job | None = None, **data: Any) -> Event:
+    """Store the event now and send the signal once the transaction commits."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type}")
+    event = Event.objects.create(type=type, job_id=job.id if job else None, data=data)
+    transaction.on_commit(lambda: _send(event))
+    return event
+
+
+def events_emit_many(type: str, jobs: list[Job], **data: Any) -> None:
+    """One event per job, written in one INSERT (bulk actions)."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type}")
+    events = Event.objects.bulk_create([Event(type=type, job_id=job.id, data=data) for job in jobs])
+    transaction.on_commit(lambda: [_send(event) for event in events])
+
+
+def _send(event: Event) -> None:
+    try:
+        job_event.send(sender=Event, event=event)
+    except Exception:  # a receiver's bug must not break the engine
+        logger.exception("a job_event receiver failed for %s", event.type)

@@ -1,0 +1,54 @@
+"""JSONL exports written before destructive actions, so nothing is lost beyond recovery."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
+
+from jobs.models import Job
+from jobs.representations import dlq_entry_to_dict, job_to_dict
+
+
+def export_path(label: str) -> Path:
+    directory = Path(settings.JOBS_EXPORT_DIR)
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = timezone.now().strftime("%Y%m%dT%H%M%S%fZ")
+    return directory / f"{label}-{stamp}.jsonl"
+
+
+def write_jsonl(path: Path, rows) -> int:
+    count = 0
+    with path.open("w", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row, cls=DjangoJSONEncoder, separators=(",", ":")) + "\n")
+            count += 1
+        out.flush()
+    return count
+
+
+def job_export_rows(jobs):
+    """One line per job in the runbook's field names; a DLQ entry rides along as 'dlq'."""
+    for job in jobs.iterator(chunk_size=1000):
+        row = job_to_dict(job)
+        entry = getattr(job, "dlq_entry", None) if _has_dlq_cached(job) else None
+        if entry is not None:
+            row["dlq"] = {k: v for k, v in dlq_entry_to_dict(entry).items() if k != "job"}
+        yield row
+
+
+def _has_dlq_cached(job: Job) -> bool:
+    try:
+        job.dlq_entry  # noqa: B018 - only reads the select_related cache
+    except Job.dlq_entry.RelatedObjectDoesNotExist:
+        return False
+    return True
+
+
+def export_jobs(jobs, *, label: str) -> Path:
+    path = export_path(label)
+    write_jsonl(path, job_export_rows(jobs))
+    return path

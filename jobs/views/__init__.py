@@ -1,0 +1,3 @@
+from jobs.views.dashboard import dashboard
+
+__all__ = ["dashboard"]
