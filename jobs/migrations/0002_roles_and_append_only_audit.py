@@ -15,12 +15,8 @@ $$ LANGUAGE plpgsql;
 CREATE TRIGGER jobs_auditentry_append_only
     BEFORE UPDATE OR DELETE ON jobs_auditentry
     FOR EACH ROW EXECUTE FUNCTION jobs_audit_append_only();
-CREATE TRIGGER jobs_auditentry_no_truncate
-    BEFORE TRUNCATE ON jobs_auditentry
-    FOR EACH STATEMENT EXECUTE FUNCTION jobs_audit_append_only();
 """
 PG_BACKWARD = """
-DROP TRIGGER IF EXISTS jobs_auditentry_no_truncate ON jobs_auditentry;
 DROP TRIGGER IF EXISTS jobs_auditentry_append_only ON jobs_auditentry;
 DROP FUNCTION IF EXISTS jobs_audit_append_only();
 """
@@ -38,7 +34,7 @@ SQLITE_BACKWARD = [
 
 def install_triggers(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(PG_FORWARD)
+        schema_editor.execute(PG_FORWARD, params=None)
     elif schema_editor.connection.vendor == "sqlite":
         for statement in SQLITE_FORWARD:
             schema_editor.execute(statement)

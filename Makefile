@@ -1,0 +1,50 @@
+# Jobs Console: `make run` serves it locally; `make test` runs the whole suite.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON := $(shell ./scripts/find-python)
+
+# The suite runs against real PostgreSQL and Redis (see README: Tests).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/jobsconsole
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: run test lint format bench clean install install-dev
+
+$(VENV)/.runtime: requirements.txt
+	@test -n "$(PYTHON)" || { ./scripts/find-python; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+## run: serve the console with a worker and beat at http://127.0.0.1:8000
+run: $(VENV)/.runtime
+	$(PY) manage.py runconsole
+
+## test: the whole suite on PostgreSQL, Redis, Celery workers and Chromium
+test: $(VENV)/.dev
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: $(VENV)/.dev
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+## bench: the benchmarks of benchmarks/README.md
+bench: $(VENV)/.dev
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(PY) benchmarks/run.py
+
+clean:
+	rm -rf var .pytest_cache

@@ -1,0 +1,1 @@
+"""GitHub: the approval watcher's client, the webhook and the approval source."""

@@ -1,0 +1,98 @@
+"""Fixtures shared by the suite: role users, real Celery workers and beat, Redis."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import redis
+
+from jobs.roles import ROLES, ensure_roles
+from jobs.services.audit import Actor
+from tests.support.processes import ManagedProcess, start_beat, start_worker
+
+PASSWORD = "correct-horse-battery"
+
+
+def pytest_configure(config) -> None:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise pytest.UsageError(
+            "The suite runs on PostgreSQL: run it with `make test`, or set DATABASE_URL=postgres://... "
+            f"(got {url!r})"
+        )
+    if not os.environ.get("REDIS_URL"):
+        raise pytest.UsageError("The suite needs Redis: run it with `make test`, or set REDIS_URL=redis://...")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_files(settings, tmp_path):
+    """Exports land in the test's own folder."""
+    settings.JOBS_EXPORT_DIR = tmp_path / "exports"
+
+
+@pytest.fixture
+def roles(db):
+    """The five role groups (transactional tests flush the ones the migration made)."""
+    ensure_roles()
+
+
+@pytest.fixture
+def make_user(roles, django_user_model):
+    def make(role: str, username: str | None = None):
+        from jobs.services.users import user_set
+
+        user, _ = user_set(actor=Actor.cli("tests"), username=username or role, role=role, password=PASSWORD)
+        return user
+
+    return make
+
+
+@pytest.fixture
+def users(make_user) -> dict:
+    """One user per role, named after it: users['operator'].username == 'operator'."""
+    return {role: make_user(role) for role in ROLES}
+
+
+@pytest.fixture
+def cli() -> Actor:
+    return Actor.cli("tests")
+
+
+@pytest.fixture
+def redis_client():
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def workers(transactional_db, roles, redis_client, tmp_path):
+    """Start real worker processes: ``workers(3)``; all are stopped after the test."""
+    started: list[ManagedProcess] = []
+
+    def start(count: int = 1, *, env: dict | None = None, prefix: str = "w", pool: str = "solo"):
+        new = [start_worker(f"{prefix}{len(started) + i + 1}", tmp_path, env=env, pool=pool) for i in range(count)]
+        started.extend(new)
+        return new
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def beat(transactional_db, tmp_path):
+    """Start celery beat (the reconciler's schedule)."""
+    started: list[ManagedProcess] = []
+
+    def start(env: dict | None = None) -> ManagedProcess:
+        process = start_beat(tmp_path, env=env)
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
