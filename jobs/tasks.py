@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import worker_process_init
 
 from jobs.services import execution, operations
+
+
+@worker_process_init.connect
+def _announce_worker(sender=None, **kwargs) -> None:
+    """Start this process's heartbeat at once, so an idle worker shows as alive.
+
+    Sent in each prefork child and by the solo pool; ``sender`` is the node name.
+    """
+    execution.WorkerRuntime.current(str(sender) if sender else None)
 
 
 @shared_task(name="jobs.run_jobs", acks_late=True, ignore_result=True)
