@@ -13,7 +13,7 @@ from django.utils import timezone
 from jobs import entrypoints
 from jobs.models import ACTIVE_STATUSES, DLQEntry, Job, Priority, Status
 from jobs.representations import job_snapshot
-from jobs.selectors import queue_stats
+from jobs.selectors import utilization_percent
 from jobs.services.audit import Actor, audit_record, authorize
 from jobs.services.config import config_get
 from jobs.services.dlq import dlq_add
@@ -67,13 +67,14 @@ def _validated_submission(
 def ensure_room_in_queue(cfg=None) -> None:
     """Refuse (429) while backpressure is active, as DESIGN.md asks."""
     cfg = cfg or config_get()
-    stats = queue_stats(cfg)
-    if stats["backpressureActive"]:
+    queued = Job.objects.queued().count()  # index-only; no GROUP BY on the submit path
+    utilization = utilization_percent(queued, cfg.queue.maxQueueSize)
+    if utilization >= cfg.queue.backpressureThreshold:
         raise Backpressure(
-            f"Backpressure active: the queue is {stats['utilizationPercent']}% full "
+            f"Backpressure active: the queue is {utilization}% full "
             f"(threshold {cfg.queue.backpressureThreshold}%); try again later",
             retry_after=max(1, cfg.worker.retryDelayMs // 1000),
-            detail={"utilizationPercent": stats["utilizationPercent"], "queued": stats["queued"]},
+            detail={"utilizationPercent": utilization, "queued": queued},
         )
 
 
