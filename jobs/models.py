@@ -347,3 +347,51 @@ class GitHubDelivery(models.Model):
 
     def __str__(self) -> str:
         return self.delivery_id
+
+
+class GitHubPollState(models.Model):
+    """The approval watcher's memory between beat ticks (one row, pk=1).
+
+    Backoff and rate-limit windows live here, not in a process, so that whichever
+    worker runs the next tick honours them.
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_poll_at = models.DateTimeField(null=True, blank=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_requests = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0)
+    backoff_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    rate_limit_remaining = models.IntegerField(null=True, blank=True)
+    rate_limit_reset = models.DateTimeField(null=True, blank=True)
+    # ETag of "the repository's most recently updated issue": unchanged (304) means
+    # no issue changed, so only issues not yet checked need a query.
+    issues_etag = models.CharField(max_length=200, blank=True, default="")
+    checked_issues = models.JSONField(default=list, blank=True)
+
+
+class GitHubOutbox(models.Model):
+    """A write to GitHub still to deliver (comment, close, label); retried by the poll.
+
+    One row per (job, kind), so an expiry or an approval is announced once.
+    """
+
+    class Kind(models.TextChoices):
+        EXPIRED = "expired"  # comment and close
+        APPROVED = "approved"  # comment
+        LABEL = "label"  # console approval: add the first approval label
+        EXPIRING = "expiring"  # comment: expires within expiryWarningHours
+
+    job_id = models.UUIDField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    issue_number = models.PositiveIntegerField()
+    payload = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job_id", "kind"], name="github_outbox_once_per_job")]
+        indexes = [models.Index(fields=["done_at", "created_at"], name="github_outbox_pending")]
