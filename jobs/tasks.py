@@ -32,3 +32,19 @@ def reconcile() -> dict:
 @shared_task(name="jobs.run_operation", acks_late=True, ignore_result=True)
 def run_operation(operation_id: str) -> None:
     operations.operation_run(operation_id)
+
+
+@shared_task(name="jobs.poll_approvals", ignore_result=True)
+def poll_approvals() -> dict:
+    """The approval watcher's tick (scheduled at approval.pollIntervalMs)."""
+    from jobs.github.poll import approvals_poll
+
+    return approvals_poll()
+
+
+@shared_task(name="jobs.github_label", ignore_result=True)
+def github_label(issue_number: int, label: str, sender: str) -> int:
+    """Apply a verified webhook `labeled` delivery (the poll catches it if this is lost)."""
+    from jobs.github.poll import label_apply
+
+    return label_apply(issue_number=issue_number, label=label, sender=sender)

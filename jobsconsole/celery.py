@@ -1,6 +1,7 @@
 """The Celery app: transport and executor only; the database holds every job."""
 
 import os
+import sys
 
 from celery import Celery
 
@@ -16,3 +17,17 @@ def _schedule_periodic_work(sender, **kwargs) -> None:
     from django.conf import settings
 
     sender.add_periodic_task(settings.JOBS_RECONCILE_SECONDS, sender.signature("jobs.reconcile"), name="reconcile")
+    sender.add_periodic_task(_approval_poll_seconds(), sender.signature("jobs.poll_approvals"), name="poll-approvals")
+
+
+def _approval_poll_seconds() -> float:
+    """approval.pollIntervalMs, read once when beat starts: a shorter interval needs a beat restart
+    (a longer one takes effect at once, since the poll skips ticks that come too early)."""
+    if not {"beat", "--beat", "-B"} & set(sys.argv):
+        return 30.0  # only beat uses the schedule; other processes need not touch the database
+    try:
+        from jobs.services.config import config_get
+
+        return config_get().approval.pollIntervalMs / 1000
+    except Exception:  # database not reachable yet: the default interval, not a crash of beat
+        return 30.0

@@ -96,3 +96,16 @@ def beat(transactional_db, tmp_path):
     yield start
     for process in started:
         process.stop()
+
+
+@pytest.fixture
+def fake_github(settings):
+    """A fake GitHub on loopback (tests.support.fake_github), with GITHUB_* settings pointing at it."""
+    from tests.support.fake_github import FakeGitHub
+
+    fake = FakeGitHub().start()
+    for key, value in fake.env(GITHUB_WEBHOOK_SECRET="webhook-secret").items():
+        setattr(settings, key, value)
+    settings.GITHUB_TIMEOUT_SECONDS = 1.0
+    yield fake
+    fake.stop()

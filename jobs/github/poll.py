@@ -1,0 +1,265 @@
+"""The approval watcher: one poll per beat tick, and the webhook's label handler.
+
+A poll, in order:
+1. expires waiting jobs past their TTL (expiry always wins over a label);
+2. asks GitHub whether any issue of the repository changed since the last poll:
+   one conditional REST request (the most recently updated issue, with the stored
+   ETag); 304 Not Modified costs no rate limit;
+3. reads the labels of the waiting jobs' issues with GraphQL, 100 issues per
+   query: all of them when something changed, else only issues never checked;
+4. approves each job whose issue carries an approval label added by someone with
+   write access (services.approvals.job_approve, actor github:<login>);
+5. delivers pending writes (expiry comment + close, approval comment, console
+   approval label, expiry warning).
+
+GitHub being down, slow or rate limiting never approves, never fails a job and
+never raises into the engine: the poll records the error, backs off
+(exponentially; the next tick reads the backoff from the database) and returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.utils import timezone
+
+from jobs import selectors
+from jobs.github.client import GitHubClient, GitHubError, GitHubRefused
+from jobs.github.source import (
+    approval_labels,
+    approver_of,
+    blocked_until,
+    configured,
+    issues_fetch,
+    outbox_add,
+    parse_issue_number,
+    state_get,
+    state_record,
+)
+from jobs.models import GitHubOutbox, GitHubPollState, Job, Status
+from jobs.services.approvals import approvals_expire_due, job_approve
+from jobs.services.audit import Actor, deny
+from jobs.services.config import config_get
+from jobs.services.errors import ServiceError
+
+logger = logging.getLogger("jobs.github")
+
+_LOCK_KEY = 0x6A6F6273  # one poll at a time across workers ("jobs")
+MAX_WRITE_ATTEMPTS = 10
+
+
+@contextmanager
+def _single_poller():
+    """A session-level advisory lock on PostgreSQL; elsewhere (SQLite, one process) a no-op."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_LOCK_KEY])
+        acquired = cursor.fetchone()[0]
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
+
+
+def approvals_poll(*, force: bool = False, client: GitHubClient | None = None) -> dict[str, Any]:
+    """One watcher tick. ``force`` ignores the poll interval (not the backoff). Never raises GitHub errors."""
+    report: dict[str, Any] = {"expired": approvals_expire_due(), "approved": 0, "requests": 0, "skipped": ""}
+    if not configured():
+        report["skipped"] = "GitHub not configured"
+        return report
+    cfg = config_get()
+    interval = cfg.approval.pollIntervalMs / 1000
+    with _single_poller() as acquired:
+        if not acquired:
+            report["skipped"] = "another poll is running"
+            return report
+        state = state_get()
+        now = timezone.now()
+        # Beat ticks at the interval it read at start; skipping early ticks makes a
+        # longer interval set in the console take effect without a beat restart.
+        if not force and state.last_poll_at and now - state.last_poll_at < timedelta(seconds=interval * 0.8):
+            report["skipped"] = "polled less than approval.pollIntervalMs ago"
+            return report
+        until, why = blocked_until(state, now)
+        if until:
+            report["skipped"] = f"{why}; next try after {until.isoformat()}"
+            return report
+        client = client or GitHubClient.from_settings()
+        error: Exception | None = None
+        try:
+            report["approved"] = _check_waiting(client, state, cfg)
+            _flag_expiring(cfg)
+            report["written"] = outbox_flush(client)
+        except GitHubError as exc:
+            error = exc
+            report["error"] = str(exc)
+            logger.warning("approval poll: %s", exc)
+        except Exception as exc:  # a bug here must not stop beat or the worker
+            error = exc
+            report["error"] = f"unexpected: {exc}"
+            logger.exception("approval poll failed")
+        report["requests"] = client.requests
+        state = state_record(client, error, interval_seconds=interval)
+        GitHubPollState.objects.filter(pk=1).update(last_poll_at=now, last_requests=client.requests)
+        report["backoffUntil"] = state.backoff_until.isoformat() if state.backoff_until else None
+    return report
+
+
+def _waiting_issues(repo: str) -> dict[int, list[Job]]:
+    by_issue: dict[int, list[Job]] = {}
+    for job in Job.objects.waiting().only("id", "issue_id", "approval_expires_at"):
+        number = parse_issue_number(job.issue_id, repo)
+        if number is not None:
+            by_issue.setdefault(number, []).append(job)
+    return by_issue
+
+
+def _check_waiting(client: GitHubClient, state: GitHubPollState, cfg) -> int:
+    by_issue = _waiting_issues(client.repo)
+    if not by_issue:
+        return 0
+    changed, etag = _repository_changed(client, state.issues_etag)
+    checked = set(state.checked_issues or [])
+    to_check = sorted(by_issue) if changed else sorted(set(by_issue) - checked)
+    if not to_check:
+        return 0
+    issues = issues_fetch(client, to_check)
+    wanted = {label.lower() for label in cfg.approval.labels}
+    approved = 0
+    for number, issue in issues.items():
+        if not issue.found or not issue.approval_labels(wanted):
+            continue
+        login = approver_of(client, issue, wanted)
+        if login is None:
+            continue
+        for job in by_issue[number]:
+            approved += _approve(job.id, login, f"approval label on issue #{number}")
+    # Only now is everything up to this ETag seen; an error above keeps the old one.
+    new_checked = sorted(set(by_issue) if changed else checked | set(to_check))
+    GitHubPollState.objects.filter(pk=1).update(issues_etag=etag or state.issues_etag, checked_issues=new_checked)
+    return approved
+
+
+def _repository_changed(client: GitHubClient, etag: str) -> tuple[bool, str]:
+    """Whether any issue changed since ``etag`` was taken (one request; a 304 is free)."""
+    resp = client.request(
+        "GET", f"/repos/{client.repo}/issues?state=all&sort=updated&direction=desc&per_page=1", etag=etag
+    )
+    if resp.status == 304:
+        return False, etag
+    return True, resp.etag
+
+
+def _approve(job_id, login: str, reason: str) -> int:
+    try:
+        job = job_approve(actor=Actor.github(login), job_id=job_id, reason=reason)
+    except (ServiceError, PermissionDenied) as exc:  # no longer waiting: approved or canceled meanwhile
+        logger.info("job %s not approved from GitHub: %s", job_id, exc)
+        return 0
+    if job.status != Status.QUEUED:  # expired inside job_approve: expiry wins
+        return 0
+    outbox_add(job=job, kind=GitHubOutbox.Kind.APPROVED, payload={"by": login})
+    return 1
+
+
+def _flag_expiring(cfg) -> None:
+    for job in selectors.expiring_jobs(cfg).only("id", "issue_id", "approval_expires_at"):
+        outbox_add(
+            job=job, kind=GitHubOutbox.Kind.EXPIRING, payload={"expiresAt": job.approval_expires_at.isoformat()}
+        )
+
+
+# Writes
+
+
+def _write(client: GitHubClient, item: GitHubOutbox, labels: list[str]) -> None:
+    job_ref = f"Job `{item.job_id}`"
+    if item.kind == GitHubOutbox.Kind.EXPIRED:
+        client.comment(item.issue_number, f"{job_ref} was not approved in time and failed: Approval TTL expired.")
+        if not Job.objects.waiting().filter(issue_id__in=_issue_refs(item.issue_number)).exists():
+            client.close(item.issue_number)
+    elif item.kind == GitHubOutbox.Kind.APPROVED:
+        client.comment(item.issue_number, f"{job_ref} approved by @{item.payload.get('by', '?')} and queued.")
+    elif item.kind == GitHubOutbox.Kind.LABEL:
+        client.add_label(item.issue_number, labels[0])
+    elif item.kind == GitHubOutbox.Kind.EXPIRING:
+        client.comment(
+            item.issue_number,
+            f"{job_ref} is waiting for approval and expires at {item.payload.get('expiresAt')}. "
+            f"Add one of these labels to approve it: {', '.join(labels)}.",
+        )
+
+
+def _issue_refs(number: int) -> list[str]:
+    repo = settings.GITHUB_REPO
+    return [str(number), f"#{number}", f"{repo}#{number}", f"https://github.com/{repo}/issues/{number}"]
+
+
+def outbox_flush(client: GitHubClient, *, limit: int = 50) -> int:
+    """Deliver pending writes, oldest first. Transient errors stop the flush (and back off)."""
+    labels = list(config_get().approval.labels)
+    done = 0
+    pending = GitHubOutbox.objects.filter(done_at__isnull=True).order_by("created_at")[:limit]
+    for item in pending:
+        try:
+            _write(client, item, labels)
+        except GitHubRefused as exc:  # 404 issue gone, 410, 422: retrying will not help for long
+            attempts = item.attempts + 1
+            GitHubOutbox.objects.filter(pk=item.pk).update(
+                attempts=attempts,
+                last_error=str(exc)[:1000],
+                done_at=timezone.now() if attempts >= MAX_WRITE_ATTEMPTS else None,
+            )
+            continue
+        except GitHubError as exc:
+            GitHubOutbox.objects.filter(pk=item.pk).update(attempts=item.attempts + 1, last_error=str(exc)[:1000])
+            raise
+        GitHubOutbox.objects.filter(pk=item.pk).update(done_at=timezone.now(), last_error="")
+        done += 1
+    return done
+
+
+# Webhook
+
+
+def label_apply(*, issue_number: int, label: str, sender: str) -> int:
+    """A signed, first-time `issues labeled` delivery: approve the issue's waiting jobs.
+
+    Refuses (and audits) a sender without write access. A GitHub error leaves the
+    jobs waiting; the poll will see the label on its next tick.
+    """
+    if label.lower() not in approval_labels():
+        return 0
+    jobs = _waiting_issues(settings.GITHUB_REPO).get(issue_number, [])
+    if not jobs:
+        return 0
+    client = GitHubClient.from_settings()
+    try:
+        allowed = client.can_write(sender)
+    except GitHubError as exc:
+        logger.warning("webhook label on #%s: permission of %s unknown (%s); the poll will retry", issue_number, sender, exc)
+        return 0
+    if not allowed:
+        for job in jobs:
+            try:
+                deny(
+                    Actor.github(sender),
+                    action="job.approve",
+                    object_type="job",
+                    object_ids=[job.id],
+                    reason=f"label {label!r} on issue #{issue_number} by a user without write access",
+                )
+            except PermissionDenied:
+                pass
+        return 0
+    return sum(_approve(job.id, sender, f"label {label!r} added on issue #{issue_number}") for job in jobs)

@@ -1,0 +1,276 @@
+"""GitHub as the source of approvals: issue labels, read in batches, and the watcher's state.
+
+A job waits on an issue of GITHUB_REPO named by its issueId ("42", "#42",
+"owner/repo#42" or the issue's URL). The issue approves the job when it carries
+one of approval.labels (any case) added by someone with write access to the
+repository (the login comes from the issue's LabeledEvent timeline).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from jobs.github.client import GitHubClient, GitHubError, RateLimited
+from jobs.models import GitHubOutbox, GitHubPollState, Job
+from jobs.services.audit import Actor
+from jobs.services.config import config_get
+from jobs.services.errors import ServiceError
+
+logger = logging.getLogger("jobs.github")
+
+BATCH_SIZE = 100  # GitHub's limit of nodes per GraphQL connection, and a sane query size
+MAX_BACKOFF = timedelta(minutes=15)
+
+_ISSUE_FIELDS = """
+fragment IssueApproval on Issue {
+  number
+  state
+  labels(first: 20) { nodes { name } }
+  timelineItems(itemTypes: [LABELED_EVENT], last: 20) {
+    nodes { ... on LabeledEvent { createdAt actor { login } label { name } } }
+  }
+}
+"""
+
+
+class GitHubUnavailableError(ServiceError):
+    """A force check could not ask GitHub (down, slow, rate limited, backing off)."""
+
+    status = 503
+    code = "github_unavailable"
+
+
+# Issue references
+
+
+_ISSUE_RE = re.compile(
+    r"^(?:https?://[^/]+/(?P<url_repo>[^/]+/[^/]+)/(?:issues|pull)/|(?P<repo>[\w.-]+/[\w.-]+)#|#)?(?P<number>\d{1,9})/?$"
+)
+
+
+def parse_issue_number(issue_id: str, repo: str) -> int | None:
+    """The issue number in GITHUB_REPO that ``issue_id`` names, or None (other repo, not an issue)."""
+    match = _ISSUE_RE.match((issue_id or "").strip())
+    if not match:
+        return None
+    named_repo = match.group("url_repo") or match.group("repo")
+    if named_repo and named_repo.lower() != repo.lower():
+        return None
+    number = int(match.group("number"))
+    return number or None
+
+
+# Reading issues
+
+
+@dataclass(frozen=True)
+class IssueApproval:
+    number: int
+    found: bool
+    state: str = ""
+    labels: tuple[str, ...] = ()
+    # approval label (lowercase) -> logins who added it, most recent first
+    labelers: dict[str, tuple[str, ...]] | None = None
+
+    def approval_labels(self, wanted: set[str]) -> list[str]:
+        return [name for name in self.labels if name.lower() in wanted]
+
+    def candidate_logins(self, wanted: set[str]) -> list[str]:
+        """Who added a current approval label, most recent first."""
+        logins: list[str] = []
+        for name in self.approval_labels(wanted):
+            for login in (self.labelers or {}).get(name.lower(), ()):
+                if login not in logins:
+                    logins.append(login)
+        return logins
+
+
+def issues_fetch(client: GitHubClient, numbers: list[int]) -> dict[int, IssueApproval]:
+    """Labels and labelers of ``numbers``: one GraphQL query per 100 issues."""
+    found: dict[int, IssueApproval] = {}
+    unique = sorted(set(numbers))
+    for start in range(0, len(unique), BATCH_SIZE):
+        batch = unique[start : start + BATCH_SIZE]
+        fields = " ".join(f"i{n}: issue(number: {int(n)}) {{ ...IssueApproval }}" for n in batch)
+        query = f"query($owner: String!, $name: String!) {{ repository(owner: $owner, name: $name) {{ {fields} }} }}"
+        data = client.graphql(query + _ISSUE_FIELDS, {"owner": client.owner, "name": client.name})
+        repository = data.get("repository")
+        if not isinstance(repository, dict):
+            raise GitHubError(f"repository {client.repo} not found or not readable with this token")
+        for n in batch:
+            found[n] = _issue_from_node(n, repository.get(f"i{n}"))
+    return found
+
+
+def _issue_from_node(number: int, node: Any) -> IssueApproval:
+    if not isinstance(node, dict):
+        return IssueApproval(number=number, found=False)
+    labels = tuple(
+        str(item["name"])
+        for item in ((node.get("labels") or {}).get("nodes") or [])
+        if isinstance(item, dict) and item.get("name")
+    )
+    labelers: dict[str, list[str]] = {}
+    events = [e for e in ((node.get("timelineItems") or {}).get("nodes") or []) if isinstance(e, dict)]
+    for event in sorted(events, key=lambda e: str(e.get("createdAt") or ""), reverse=True):
+        name = ((event.get("label") or {}).get("name") or "").lower()
+        login = (event.get("actor") or {}).get("login") or ""
+        if name and login:
+            labelers.setdefault(name, []).append(login)
+    return IssueApproval(
+        number=number,
+        found=True,
+        state=str(node.get("state") or ""),
+        labels=labels,
+        labelers={k: tuple(v) for k, v in labelers.items()},
+    )
+
+
+def approver_of(client: GitHubClient, issue: IssueApproval, wanted: set[str]) -> str | None:
+    """The most recent labeler of an approval label who has write access, or None."""
+    for login in issue.candidate_logins(wanted):
+        if client.can_write(login):
+            return login
+        logger.warning("issue #%s: label by %s ignored (no write access to %s)", issue.number, login, client.repo)
+    return None
+
+
+def approval_labels() -> set[str]:
+    return {label.lower() for label in config_get().approval.labels}
+
+
+# Watcher state: backoff and rate limit, shared by every process through the database
+
+
+def state_get() -> GitHubPollState:
+    state, _ = GitHubPollState.objects.get_or_create(pk=1)
+    return state
+
+
+def blocked_until(state: GitHubPollState, now=None) -> tuple[Any, str]:
+    """(until, why) when GitHub must not be called now, else (None, "")."""
+    now = now or timezone.now()
+    if state.backoff_until and state.backoff_until > now:
+        return state.backoff_until, f"backing off after {state.failures} failure(s): {state.last_error}"
+    if state.rate_limit_remaining == 0 and state.rate_limit_reset and state.rate_limit_reset > now:
+        return state.rate_limit_reset, "rate limit exhausted"
+    return None, ""
+
+
+def state_record(client: GitHubClient, error: Exception | None, *, interval_seconds: float) -> GitHubPollState:
+    """Remember the rate limit GitHub reported and, after an error, when to try again."""
+    now = timezone.now()
+    with transaction.atomic():
+        state, _ = GitHubPollState.objects.select_for_update().get_or_create(pk=1)
+        if client.rate_remaining is not None:
+            state.rate_limit_remaining = client.rate_remaining
+            state.rate_limit_reset = client.rate_reset
+        if error is None:
+            state.failures = 0
+            state.backoff_until = None
+            state.last_error = ""
+            state.last_success_at = now
+        elif isinstance(error, RateLimited):
+            state.backoff_until = error.until
+            state.rate_limit_remaining = 0
+            state.rate_limit_reset = error.until
+            state.last_error = str(error)
+        else:
+            state.failures += 1
+            delay = timedelta(seconds=interval_seconds) * (2 ** min(state.failures, 10))
+            state.backoff_until = now + min(delay, MAX_BACKOFF)
+            state.last_error = str(error)[:1000]
+        state.save()
+    return state
+
+
+def _interval_seconds() -> float:
+    return config_get().approval.pollIntervalMs / 1000
+
+
+def watcher_status() -> dict[str, Any]:
+    """What the dashboard shows about the approval watcher."""
+    if not configured():
+        return {
+            "configured": False,
+            "message": "GitHub approvals are off: set GITHUB_TOKEN and GITHUB_REPO to watch issue labels.",
+            "lastPollAt": None,
+            "backoffUntil": None,
+            "rateLimitRemaining": None,
+            "pendingWrites": 0,
+        }
+    state = GitHubPollState.objects.filter(pk=1).first() or GitHubPollState()
+    until, why = blocked_until(state)
+    if until:
+        message = f"Watching {settings.GITHUB_REPO}; paused until {until.isoformat()} ({why})."
+    elif state.last_poll_at is None:
+        message = f"Watching {settings.GITHUB_REPO}; not polled yet."
+    else:
+        message = f"Watching {settings.GITHUB_REPO}."
+    return {
+        "configured": True,
+        "message": message,
+        "lastPollAt": state.last_poll_at.isoformat() if state.last_poll_at else None,
+        "backoffUntil": until.isoformat() if until else None,
+        "rateLimitRemaining": state.rate_limit_remaining,
+        "lastError": state.last_error or None,
+        "pendingWrites": GitHubOutbox.objects.filter(done_at__isnull=True).count(),
+    }
+
+
+def configured() -> bool:
+    return bool(settings.GITHUB_TOKEN and settings.GITHUB_REPO and "/" in settings.GITHUB_REPO)
+
+
+# Outbox: writes to GitHub are recorded, then delivered by the poll (with backoff)
+
+
+def outbox_add(*, job: Job, kind: str, payload: dict[str, Any] | None = None) -> bool:
+    """Queue one write about ``job``'s issue; False when the issue is not in GITHUB_REPO or already queued."""
+    number = parse_issue_number(job.issue_id, settings.GITHUB_REPO)
+    if number is None:
+        return False
+    _, created = GitHubOutbox.objects.get_or_create(
+        job_id=job.id, kind=kind, defaults={"issue_number": number, "payload": payload or {}}
+    )
+    return created
+
+
+class GitHubApprovalSource:
+    """The ApprovalSource of jobs.services.approvals, backed by GitHub issues."""
+
+    def approved_by(self, job: Job) -> str | None:
+        number = parse_issue_number(job.issue_id, settings.GITHUB_REPO)
+        if number is None:
+            return None
+        until, why = blocked_until(state_get())
+        if until:
+            raise GitHubUnavailableError(f"GitHub not asked: {why}; try again after {until.isoformat()}")
+        client = GitHubClient.from_settings()
+        try:
+            issue = issues_fetch(client, [number])[number]
+            login = approver_of(client, issue, approval_labels()) if issue.found else None
+        except GitHubError as exc:
+            state_record(client, exc, interval_seconds=_interval_seconds())
+            raise GitHubUnavailableError(f"GitHub could not be asked: {exc}") from exc
+        state_record(client, None, interval_seconds=_interval_seconds())
+        return login
+
+    def on_expired(self, job: Job) -> None:
+        outbox_add(job=job, kind=GitHubOutbox.Kind.EXPIRED)
+
+    def on_approved_in_console(self, job: Job, actor: Actor) -> None:
+        outbox_add(job=job, kind=GitHubOutbox.Kind.LABEL, payload={"by": actor.name})
+
+
+def github_approval_source() -> GitHubApprovalSource | None:
+    """The GitHub source, or None when GITHUB_TOKEN / GITHUB_REPO are not set."""
+    return GitHubApprovalSource() if configured() else None
