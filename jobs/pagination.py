@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
@@ -45,11 +46,21 @@ def decode_cursor(cursor: str, model: type[models.Model], fields: tuple[str, ...
     decoded = []
     for field_name, value in zip(fields, values, strict=True):
         field = model._meta.get_field(field_name)
-        if isinstance(field, models.DateTimeField):
-            parsed = parse_datetime(value) if isinstance(value, str) else None
-            if parsed is None:
-                raise InvalidInput("cursor: not a cursor this API gave out")
-            value = parsed
+        try:
+            if isinstance(field, models.DateTimeField):
+                parsed = parse_datetime(value) if isinstance(value, str) else None
+                if parsed is None or parsed.tzinfo is None:
+                    raise ValueError(value)
+                value = parsed
+            elif not isinstance(value, (str, int)) or isinstance(value, bool):
+                raise ValueError(value)
+            else:
+                # A forged value of the wrong type must be a 400, not a database error.
+                field.target_field.to_python(value) if field.is_relation else field.to_python(value)
+                if isinstance(value, int) and not -(2**63) <= value < 2**63:
+                    raise ValueError(value)
+        except (ValueError, TypeError, OverflowError, ValidationError):
+            raise InvalidInput("cursor: not a cursor this API gave out") from None
         decoded.append(value)
     return decoded
 

@@ -192,6 +192,8 @@ AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
+# A page that says what happened and when to try again, instead of a bare 429 text.
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 
 # Celery. Without REDIS_URL the embedded file-system transport under var/ lets
 # web, worker and beat talk on one machine with nothing else installed.
@@ -244,6 +246,10 @@ JOBS_LEASE_SECONDS = float(os.environ.get("JOBS_LEASE_SECONDS", "30"))
 JOBS_REPUBLISH_SECONDS = float(os.environ.get("JOBS_REPUBLISH_SECONDS", "30"))
 # Where destructive actions write the JSONL export of what they remove.
 JOBS_EXPORT_DIR = Path(os.environ.get("JOBS_EXPORT_DIR", VAR_DIR / "exports"))
+
+# GET /metrics answers a bearer token, or these addresses or networks without
+# one (e.g. "127.0.0.1,10.0.0.0/8" for a Prometheus on the host). Empty: token only.
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", [])
 
 # GitHub approval watcher.
 GITHUB_TOKEN = os.environ.get("GITHUB_TOKEN", "")

@@ -1,5 +1,33 @@
-"""The JSON API of API.md (django-ninja): routers per concern, one NinjaAPI."""
+"""The JSON API of API.md (django-ninja): routers per concern, one NinjaAPI.
+
+Every operation authenticates by ``Authorization: Bearer TOKEN`` or a console
+session (with CSRF on unsafe methods), reads need a role, and every change goes
+through a service, which authorizes it and writes its audit entry.
+"""
+
+from __future__ import annotations
 
 from ninja import NinjaAPI
 
-api = NinjaAPI(title="Jobs Console API", version="1", urls_namespace="api", openapi_url="/openapi.json")
+from jobs.api import dlq, feeds, jobs, system
+from jobs.api.auth import API_AUTH, docs_auth
+from jobs.api.errors import install_error_handlers
+from jobs.api.parsing import StrictJsonParser
+
+api = NinjaAPI(
+    title="Jobs Console API",
+    version="1",
+    description="Operate the jobs system: submit and inspect jobs, the DLQ, approvals, workers and settings.",
+    urls_namespace="api",
+    openapi_url="/openapi.json",
+    docs_url=None,  # no bundled UI: the document itself is the reference (docs/api.md explains it)
+    docs_decorator=docs_auth,
+    auth=API_AUTH,
+    parser=StrictJsonParser(),
+)
+install_error_handlers(api)
+
+api.add_router("", jobs.router)
+api.add_router("", dlq.router)
+api.add_router("", feeds.router)
+api.add_router("", system.router)

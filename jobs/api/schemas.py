@@ -1,0 +1,384 @@
+"""Request and response shapes, field for field as API.md names them (camelCase)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from ninja import Field, Schema
+from pydantic import ConfigDict, StrictBool, StrictInt
+
+from jobs.api.parsing import Text, Time
+
+PriorityName = Literal["critical", "high", "normal", "low"]
+StatusName = Literal["waiting_approval", "queued", "running", "succeeded", "failed", "canceled"]
+
+
+class Input(Schema):
+    """Request bodies refuse unknown fields, so a misspelt field is an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorOut(Schema):
+    error: str
+    detail: Any = None
+
+
+def errors(*codes: int) -> dict[int, type[ErrorOut]]:
+    """The error answers an operation can give, for a truthful OpenAPI document."""
+    return dict.fromkeys((401, 403, *codes), ErrorOut)
+
+
+# Jobs
+
+
+class JobOut(Schema):
+    id: UUID
+    jobKey: str
+    entrypoint: str
+    params: dict[str, Any]
+    priority: PriorityName
+    status: StatusName
+    attempts: int
+    maxAttempts: int
+    lastError: str | None
+    result: Any = None
+    issueId: str | None
+    approvalExpiresAt: datetime | None
+    createdAt: datetime
+    updatedAt: datetime
+    startedAt: datetime | None
+    completedAt: datetime | None
+    retriedFrom: UUID | None
+    submittedBy: str | None
+    statusReason: str | None = None
+    approvedBy: str | None = None
+
+
+class EventOut(Schema):
+    id: int
+    type: str
+    jobId: UUID | None
+    data: dict[str, Any]
+    createdAt: datetime
+
+
+class JobDetailOut(JobOut):
+    events: list[EventOut]
+
+
+class JobPageOut(Schema):
+    items: list[JobOut]
+    nextCursor: str | None
+
+
+class JobSubmitIn(Input):
+    entrypoint: Text = Field(min_length=1, max_length=200)
+    params: dict[str, Any] | None = None
+    priority: PriorityName | None = None
+    maxAttempts: StrictInt | None = Field(None, ge=1, le=100)
+    issueId: Text | None = Field(None, max_length=200)
+    jobKey: Text | None = Field(None, min_length=1, max_length=255)
+
+
+class ReasonIn(Input):
+    reason: Text = Field(min_length=1, max_length=2000)
+
+
+class OptionalReasonIn(Input):
+    reason: Text = Field("", max_length=2000)
+
+
+class ApprovalCheckOut(Schema):
+    approved: bool
+    expired: bool
+    expiresInHours: float | None
+
+
+class ItemsOut(Schema):
+    items: list[JobOut]
+
+
+class ImportLineOut(Schema):
+    line: int
+    error: str
+
+
+class ImportOut(Schema):
+    imported: int
+    duplicates: int
+    skipped: list[ImportLineOut]
+
+
+# Queue, store, health
+
+
+class StoreStatsOut(Schema):
+    queued: int
+    running: int
+    waiting_approval: int
+    succeeded: int
+    failed: int
+    canceled: int
+    total: int
+
+
+class QueueStatsOut(Schema):
+    queued: int
+    running: int
+    dlq: int
+    backpressureActive: bool
+    utilizationPercent: float
+    maxConcurrent: int
+    maxQueueSize: int
+    backpressureThreshold: int
+
+
+class WorkerStatsOut(Schema):
+    running: bool
+    enabled: bool
+    workers: int
+    currentJob: UUID | None
+    currentJobs: list[UUID]
+    processed: int
+    succeeded: int
+    failed: int
+    uptimeMs: int
+
+
+class HealthJobsOut(Schema):
+    store: StoreStatsOut
+    queue: QueueStatsOut
+    worker: WorkerStatsOut
+
+
+class HealthDataOut(Schema):
+    jobs: HealthJobsOut
+
+
+class HealthOut(Schema):
+    status: Literal["healthy", "degraded"]
+    issues: list[str]
+    data: HealthDataOut
+
+
+class CanceledOut(Schema):
+    canceled: int
+
+
+class FailedOut(Schema):
+    failed: int
+
+
+class RemovedOut(Schema):
+    removed: int
+    export: str | None = None
+
+
+# DLQ and background operations
+
+
+class DlqEntryOut(Schema):
+    job: JobOut
+    reason: str
+    addedAt: datetime
+    attempts: int
+    lastError: str | None
+    fingerprint: str
+
+
+class DlqPageOut(Schema):
+    items: list[DlqEntryOut]
+    nextCursor: str | None
+    count: int
+
+
+class NewJobOut(Schema):
+    job: JobOut
+
+
+class RetriedOut(Schema):
+    retried: int
+
+
+class OperationOut(Schema):
+    id: UUID
+    kind: str
+    state: Literal["pending", "running", "done", "failed"]
+    total: int
+    done: int
+    percent: int
+    result: dict[str, Any]
+    error: str
+    requestedBy: str
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class OperationStartedOut(Schema):
+    operation: OperationOut
+
+
+# Workers
+
+
+class WorkerOut(Schema):
+    name: str
+    running: bool
+    currentJob: UUID | None
+    processed: int
+    succeeded: int
+    failed: int
+    uptimeMs: int
+    lastSeen: datetime
+
+
+class WorkersOut(Schema):
+    items: list[WorkerOut]
+
+
+class EnabledOut(Schema):
+    enabled: bool
+
+
+class ClearAllIn(Input):
+    reason: Text = Field(min_length=1, max_length=2000)
+    confirm: Text = Field(max_length=100, description='must be exactly "clear all jobs"')
+
+
+# Events and audit
+
+
+class EventPageOut(Schema):
+    items: list[EventOut]
+    nextCursor: str | None
+
+
+class AuditEntryOut(Schema):
+    id: int
+    createdAt: datetime
+    actor: str
+    source: str
+    action: str
+    outcome: Literal["ok", "denied"]
+    objectType: str
+    objectIds: list[str]
+    reason: str
+    before: Any = None
+    after: Any = None
+    ip: str
+    userAgent: str
+    hash: str
+
+
+class AuditPageOut(Schema):
+    items: list[AuditEntryOut]
+    nextCursor: str | None
+
+
+# Configuration: the jobs.json shape. Ranges are checked again by jobs.jsonconfig.
+
+
+class QueueSettingsOut(Schema):
+    maxConcurrent: int
+    maxQueueSize: int
+    backpressureThreshold: int
+
+
+class WorkerSettingsOut(Schema):
+    enabled: bool
+    maxAttempts: int
+    retryDelayMs: int
+    maxJobRuntimeMs: int
+
+
+class ApprovalSettingsOut(Schema):
+    defaultTtlHours: float
+    pollIntervalMs: int
+    expiryWarningHours: float
+    labels: list[str]
+
+
+class DlqSettingsOut(Schema):
+    enabled: bool
+    maxSize: int
+    retentionDays: float
+
+
+class ConfigOut(Schema):
+    queue: QueueSettingsOut
+    worker: WorkerSettingsOut
+    approval: ApprovalSettingsOut
+    dlq: DlqSettingsOut
+
+
+class QueuePatch(Input):
+    maxConcurrent: StrictInt | None = Field(None, ge=1, le=1000)
+    maxQueueSize: StrictInt | None = Field(None, ge=1, le=10_000_000)
+    backpressureThreshold: StrictInt | None = Field(None, ge=1, le=100)
+
+
+class WorkerPatch(Input):
+    enabled: StrictBool | None = None
+    maxAttempts: StrictInt | None = Field(None, ge=1, le=100)
+    retryDelayMs: StrictInt | None = Field(None, ge=0, le=86_400_000)
+    maxJobRuntimeMs: StrictInt | None = Field(None, ge=100, le=86_400_000)
+
+
+class ApprovalPatch(Input):
+    defaultTtlHours: float | None = Field(None, gt=0, le=24 * 365)
+    pollIntervalMs: StrictInt | None = Field(None, ge=1000, le=86_400_000)
+    expiryWarningHours: float | None = Field(None, ge=0, le=24 * 365)
+    labels: list[Text] | None = Field(None, min_length=1, max_length=50)
+
+
+class DlqPatch(Input):
+    enabled: StrictBool | None = None
+    maxSize: StrictInt | None = Field(None, ge=1, le=10_000_000)
+    retentionDays: float | None = Field(None, gt=0, le=3650)
+
+
+class ConfigPatchIn(Input):
+    queue: QueuePatch | None = None
+    worker: WorkerPatch | None = None
+    approval: ApprovalPatch | None = None
+    dlq: DlqPatch | None = None
+    reason: Text = Field("", max_length=2000, description="why; kept in the audit entry")
+
+
+# Query strings
+
+
+class PageQuery(Schema):
+    limit: int = Field(50, ge=1, le=500)
+    cursor: Text | None = Field(None, max_length=500, description="nextCursor of the previous page")
+
+
+class JobListQuery(PageQuery):
+    status: StatusName | None = None
+    priority: PriorityName | None = None
+    entrypoint: Text | None = Field(None, max_length=200)
+    q: Text | None = Field(None, max_length=255, description="an id, a jobKey prefix or text of lastError")
+
+
+class DlqListQuery(PageQuery):
+    reason: Text | None = Field(None, max_length=500, description="entries whose reason contains this")
+
+
+class EventListQuery(PageQuery):
+    limit: int = Field(100, ge=1, le=500)
+    after: int | None = Field(None, ge=0, le=2**63 - 1, description="events after this id, oldest first")
+    type: Text | None = Field(None, max_length=40)
+
+
+class AuditQuery(Schema):
+    actor: Text | None = Field(None, max_length=200)
+    action: Text | None = Field(None, max_length=60)
+    since: Time | None = None
+    until: Time | None = None
+
+
+class AuditListQuery(AuditQuery, PageQuery):
+    pass

@@ -1,0 +1,281 @@
+"""Importing jobs from JSONL: the original system's jobs.jsonl, or our own export.
+
+One job per line in the runbook's field names (``job_to_dict``). Every line is
+validated before anything is written; a bad line refuses the whole file (or is
+skipped and reported, when asked). Importing the same file twice creates no
+duplicates: a job whose id is already here is left as it is.
+
+Ids that are not UUIDs (the original system's own ids) are mapped to a stable
+UUID (uuid5), so a re-import finds them again and retriedFrom links survive.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from django.db import transaction
+from django.utils import timezone
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
+
+from jobs import entrypoints
+from jobs.models import ACTIVE_STATUSES, DLQEntry, Job, Priority, Status
+from jobs.services.audit import Actor, audit_record, authorize
+from jobs.services.config import config_get
+from jobs.services.dlq import error_fingerprint
+from jobs.services.errors import InvalidInput
+from jobs.services.publishing import publish_after_commit
+
+# Imported ids that are not UUIDs become uuid5(IMPORT_NAMESPACE, id).
+IMPORT_NAMESPACE = uuid.UUID("6f1c2b9e-4d8a-5e3f-9a7b-0c1d2e3f4a5b")
+# A refusal names at most this many lines in its message (all are in detail).
+MESSAGE_LINES = 5
+_BATCH = 1000
+
+
+def imported_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return uuid.uuid5(IMPORT_NAMESPACE, value)
+
+
+def _no_nul(value: Any) -> Any:
+    """PostgreSQL text and jsonb cannot hold NUL characters."""
+    if _has_nul(value):
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in str(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul)]
+User = Annotated[str, Field(max_length=150), AfterValidator(_no_nul)]
+Json = Annotated[Any, AfterValidator(_no_nul)]
+
+
+class DlqLine(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    reason: Text
+    addedAt: AwareDatetime | None = None
+    attempts: StrictInt | None = Field(None, ge=0)
+    lastError: Text | None = None
+    fingerprint: Annotated[str, Field(max_length=16)] | None = None
+
+
+class JobLine(BaseModel):
+    """One line. Unknown fields are ignored (the original system may carry more)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: Name
+    entrypoint: Name
+    status: Literal["waiting_approval", "queued", "running", "succeeded", "failed", "canceled"]
+    createdAt: AwareDatetime
+    jobKey: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_no_nul)] | None = None
+    params: Annotated[dict[str, Any], AfterValidator(_no_nul)] | None = None
+    priority: Literal["critical", "high", "normal", "low"] = "normal"
+    attempts: StrictInt = Field(0, ge=0, le=1_000_000)
+    maxAttempts: StrictInt | None = Field(None, ge=1, le=100)
+    lastError: Text | None = None
+    result: Json = None
+    issueId: Annotated[str, Field(max_length=200), AfterValidator(_no_nul)] | None = None
+    approvalExpiresAt: AwareDatetime | None = None
+    updatedAt: AwareDatetime | None = None
+    startedAt: AwareDatetime | None = None
+    completedAt: AwareDatetime | None = None
+    retriedFrom: Name | None = None
+    submittedBy: User | None = None
+    statusReason: Text | None = None
+    approvedBy: User | None = None
+    dlq: DlqLine | None = None
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(p) for p in item["loc"]) or "line"
+        message = "required" if item["type"] == "missing" else item["msg"]
+        parts.append(f"{field}: {message}")
+    return "; ".join(parts)
+
+
+def _parse_line(text: str) -> JobLine:
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise ValueError("must be a JSON object (one job per line)")
+    try:
+        row = JobLine.model_validate(data)
+    except ValidationError as exc:
+        raise ValueError(_describe(exc)) from None
+    if row.status in ACTIVE_STATUSES and entrypoints.get(row.entrypoint) is None:
+        raise ValueError(f"entrypoint: unknown entry point {row.entrypoint!r} (an active job must name one)")
+    return row
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _job_from(row: JobLine, *, cfg, now: datetime) -> Job:
+    from jobs.services.jobs import default_job_key
+
+    params = row.params or {}
+    status = Status.QUEUED if row.status == Status.RUNNING else row.status
+    waits = status == Status.WAITING_APPROVAL
+    approval_expires_at = row.approvalExpiresAt
+    if waits and approval_expires_at is None:
+        approval_expires_at = row.createdAt + timedelta(hours=cfg.approval.defaultTtlHours)
+    return Job(
+        id=imported_id(row.id),
+        job_key=row.jobKey or default_job_key(row.entrypoint, params),
+        entrypoint=row.entrypoint,
+        params=params,
+        priority=Priority.from_label(row.priority),
+        status=status,
+        attempts=row.attempts,
+        max_attempts=row.maxAttempts or cfg.worker.maxAttempts,
+        last_error=row.lastError or "",
+        result=row.result,
+        status_reason=row.statusReason or "",
+        issue_id=row.issueId or "",
+        approval_expires_at=approval_expires_at,
+        approved_by=row.approvedBy or "",
+        created_at=row.createdAt,
+        updated_at=row.updatedAt or row.createdAt,
+        # A job running elsewhere has no worker here: it is queued again, from scratch.
+        started_at=None if row.status == Status.RUNNING else row.startedAt,
+        completed_at=row.completedAt if status in (Status.SUCCEEDED, Status.FAILED, Status.CANCELED) else None,
+        next_attempt_at=now,
+        published_at=now if status == Status.QUEUED else None,
+        retried_from_id=imported_id(row.retriedFrom) if row.retriedFrom else None,
+        submitted_by=row.submittedBy or "",
+    )
+
+
+def _chunks(items: list, size: int = _BATCH):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> dict[str, Any]:
+    """Import jobs; returns {"imported", "duplicates", "skipped": [(line, error)]}.
+
+    Raises InvalidInput naming every bad line (and writes nothing) unless
+    ``skip_bad_lines``. Queued jobs are published once the import commits.
+    """
+    action = "jobs.import"
+    authorize(actor, "jobs.import_jobs", action=action, object_type="job")
+    if not isinstance(text, str):
+        raise InvalidInput("body: JSONL text expected")
+    cfg = config_get()
+    now = timezone.now()
+
+    bad: list[tuple[int, str]] = []
+    parsed: dict[uuid.UUID, tuple[int, JobLine]] = {}
+    repeats = 0
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = _parse_line(line)
+        except ValueError as exc:
+            bad.append((number, str(exc)))
+            continue
+        key = imported_id(row.id)
+        if key in parsed:
+            repeats += 1  # an append-only store writes a job again when it changes: the last line wins
+        parsed[key] = (number, row)
+
+    with transaction.atomic():
+        existing: set[uuid.UUID] = set()
+        for chunk in _chunks(list(parsed)):
+            existing.update(Job.objects.filter(id__in=chunk).values_list("id", flat=True))
+        candidates = {key: value for key, value in parsed.items() if key not in existing}
+        jobs = {key: _job_from(row, cfg=cfg, now=now) for key, (_, row) in candidates.items()}
+        bad.extend(_active_key_conflicts(jobs, candidates))
+        bad.sort()
+        if bad and not skip_bad_lines:
+            listed = "; ".join(f"line {n}: {error}" for n, error in bad[:MESSAGE_LINES])
+            more = f" (and {len(bad) - MESSAGE_LINES} more)" if len(bad) > MESSAGE_LINES else ""
+            raise InvalidInput(
+                f"{len(bad)} bad line(s), nothing imported: {listed}{more}",
+                {"lines": [{"line": n, "error": error} for n, error in bad]},
+            )
+        bad_lines = {n for n, _ in bad}
+        to_create = [job for key, job in jobs.items() if candidates[key][0] not in bad_lines]
+        known = existing | {job.id for job in to_create}
+        for job in to_create:
+            if job.retried_from_id not in known:
+                job.retried_from_id = None  # the original is not here: keep the job, drop the link
+        for chunk in _chunks(to_create):
+            Job.objects.bulk_create(chunk)
+        entries = [
+            _dlq_entry(job, candidates[job.id][1])
+            for job in to_create
+            if candidates[job.id][1].dlq is not None and job.status == Status.FAILED
+        ]
+        for chunk in _chunks(entries):
+            DLQEntry.objects.bulk_create(chunk)
+        audit_record(
+            actor,
+            action=action,
+            object_type="job",
+            object_ids=[job.id for job in to_create],
+            before={"alreadyPresent": len(existing)},
+            after={
+                "imported": len(to_create),
+                "duplicates": len(existing) + repeats,
+                "skippedLines": [n for n, _ in bad],
+                "dlqEntries": len(entries),
+            },
+        )
+        publish_after_commit([job.id for job in to_create if job.status == Status.QUEUED])
+    return {"imported": len(to_create), "duplicates": len(existing) + repeats, "skipped": bad}
+
+
+def _active_key_conflicts(jobs: dict[uuid.UUID, Job], candidates: dict) -> list[tuple[int, str]]:
+    """Active jobs must have distinct jobKeys, here and among the jobs already present."""
+    active = {key: job for key, job in jobs.items() if job.status in ACTIVE_STATUSES}
+    taken = {}
+    keys = list({job.job_key for job in active.values()})
+    for chunk in _chunks(keys):
+        taken.update(Job.objects.active().filter(job_key__in=chunk).values_list("job_key", "id"))
+    conflicts = []
+    for key, job in sorted(active.items(), key=lambda item: candidates[item[0]][0]):
+        holder = taken.get(job.job_key)
+        if holder is not None:
+            line = candidates[key][0]
+            conflicts.append((line, f"jobKey: job {holder} with this jobKey is already active"))
+            continue
+        taken[job.job_key] = job.id
+    return conflicts
+
+
+def _dlq_entry(job: Job, row: JobLine) -> DLQEntry:
+    dlq = row.dlq
+    assert dlq is not None
+    last_error = dlq.lastError if dlq.lastError is not None else job.last_error
+    return DLQEntry(
+        job=job,
+        reason=dlq.reason,
+        attempts=dlq.attempts if dlq.attempts is not None else job.attempts,
+        last_error=last_error or "",
+        fingerprint=dlq.fingerprint or error_fingerprint(last_error or dlq.reason),
+        added_at=dlq.addedAt or job.completed_at or job.updated_at,
+    )

@@ -1,0 +1,44 @@
+"""Calling the JSON API as a user of a given role, with a real bearer token."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.test import Client
+
+from jobs.models import AuditEntry
+from jobs.services.audit import Actor
+from jobs.services.tokens import token_create
+
+
+class Api:
+    """A django test client that sends ``Authorization: Bearer`` with every request."""
+
+    def __init__(self, user=None, *, token: str | None = None) -> None:
+        if token is None and user is not None:
+            _, token = token_create(actor=Actor.cli("tests"), user=user, name="tests")
+        self.token = token
+        self.user = user
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = Client(headers=headers, REMOTE_ADDR="127.0.0.1")
+
+    def get(self, path: str, **params: Any):
+        return self.client.get(path, params)
+
+    def post(self, path: str, body: Any = None, *, raw: str | bytes | None = None, content_type="application/json"):
+        data = raw if raw is not None else ("" if body is None else json.dumps(body))
+        return self.client.post(path, data, content_type=content_type)
+
+    def patch(self, path: str, body: Any = None, *, raw: str | None = None):
+        data = raw if raw is not None else json.dumps(body)
+        return self.client.patch(path, data, content_type="application/json")
+
+
+def last_audit(action: str | None = None) -> AuditEntry:
+    entries = AuditEntry.objects.order_by("-id")
+    if action:
+        entries = entries.filter(action=action)
+    entry = entries.first()
+    assert entry is not None, f"no audit entry {action or ''}"
+    return entry
