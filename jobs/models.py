@@ -370,6 +370,9 @@ class GitHubPollState(models.Model):
     issues_etag = models.CharField(max_length=200, blank=True, default="")
     checked_issues = models.JSONField(default=list, blank=True)
 
+    def __str__(self) -> str:
+        return f"approval watcher (last poll {self.last_poll_at})"
+
 
 class GitHubOutbox(models.Model):
     """A write to GitHub still to deliver (comment, close, label); retried by the poll.
@@ -395,3 +398,6 @@ class GitHubOutbox(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["job_id", "kind"], name="github_outbox_once_per_job")]
         indexes = [models.Index(fields=["done_at", "created_at"], name="github_outbox_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on #{self.issue_number} for {self.job_id}"

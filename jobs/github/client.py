@@ -13,7 +13,6 @@ for an approval:
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -121,7 +120,7 @@ class GitHubClient:
                 raw = exc.read()
             except (OSError, TimeoutError):
                 raw = b""
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise GitHubUnavailable(f"{method} {path or target}: timed out after {self.timeout}s") from exc
         except urllib.error.URLError as exc:
             raise GitHubUnavailable(f"{method} {path or target}: {exc.reason}") from exc
@@ -130,7 +129,9 @@ class GitHubClient:
         self._note_rate_limit(headers)
         if status == 304:
             return Response(status, headers)
-        if status == 429 or (status == 403 and (headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers)):
+        if status == 429 or (
+            status == 403 and (headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers)
+        ):
             raise RateLimited(f"{method} {path or target}: rate limited ({status})", until=self._retry_at(headers))
         if status >= 500:
             raise GitHubUnavailable(f"{method} {path or target}: GitHub answered {status}")

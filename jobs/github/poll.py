@@ -20,7 +20,7 @@ never raises into the engine: the poll records the error, backs off
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 from typing import Any
 
@@ -174,9 +174,7 @@ def _approve(job_id, login: str, reason: str) -> int:
 
 def _flag_expiring(cfg) -> None:
     for job in selectors.expiring_jobs(cfg).only("id", "issue_id", "approval_expires_at"):
-        outbox_add(
-            job=job, kind=GitHubOutbox.Kind.EXPIRING, payload={"expiresAt": job.approval_expires_at.isoformat()}
-        )
+        outbox_add(job=job, kind=GitHubOutbox.Kind.EXPIRING, payload={"expiresAt": job.approval_expires_at.isoformat()})
 
 
 # Writes
@@ -247,11 +245,13 @@ def label_apply(*, issue_number: int, label: str, sender: str) -> int:
     try:
         allowed = client.can_write(sender)
     except GitHubError as exc:
-        logger.warning("webhook label on #%s: permission of %s unknown (%s); the poll will retry", issue_number, sender, exc)
+        logger.warning(
+            "webhook label on #%s: permission of %s unknown (%s); the poll will retry", issue_number, sender, exc
+        )
         return 0
     if not allowed:
         for job in jobs:
-            try:
+            with suppress(PermissionDenied):
                 deny(
                     Actor.github(sender),
                     action="job.approve",
@@ -259,7 +259,5 @@ def label_apply(*, issue_number: int, label: str, sender: str) -> int:
                     object_ids=[job.id],
                     reason=f"label {label!r} on issue #{issue_number} by a user without write access",
                 )
-            except PermissionDenied:
-                pass
         return 0
     return sum(_approve(job.id, sender, f"label {label!r} added on issue #{issue_number}") for job in jobs)
