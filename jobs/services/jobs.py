@@ -276,7 +276,8 @@ def jobs_clear_all(*, actor: Actor, reason: str, confirm: str) -> dict[str, Any]
     if confirm != CLEAR_ALL_CONFIRMATION:
         raise InvalidInput(f'confirm: type "{CLEAR_ALL_CONFIRMATION}" to clear all jobs')
     with transaction.atomic():
-        jobs = Job.objects.select_for_update().order_by("created_at", "id")
+        # of=("self",): PostgreSQL cannot lock the outer-joined DLQ side of the export query.
+        jobs = Job.objects.select_for_update(of=("self",)).order_by("created_at", "id")
         export = export_jobs(jobs.select_related("dlq_entry"), label="clear-all")
         ids = list(jobs.values_list("id", flat=True))
         dlq_count = DLQEntry.objects.count()

@@ -42,3 +42,26 @@ def last_audit(action: str | None = None) -> AuditEntry:
     entry = entries.first()
     assert entry is not None, f"no audit entry {action or ''}"
     return entry
+
+
+def jobs_in_every_state(actor: Actor) -> dict:
+    """One job per state, made through the services (an in-process worker runs two of them)."""
+    from jobs.services.dlq import dlq_retry
+    from jobs.services.execution import job_claim_next, job_execute
+    from jobs.services.jobs import job_cancel, job_force_fail, job_submit
+
+    made = {}
+    made["succeeded"], _ = job_submit(actor=actor, entrypoint="demo.noop", params={"n": 1}, priority="critical")
+    job_execute(job_claim_next(worker="tests"), worker="tests")
+    made["running"], _ = job_submit(actor=actor, entrypoint="demo.noop", params={"n": 2}, priority="critical")
+    job_claim_next(worker="tests")
+    made["failed"], _ = job_submit(actor=actor, entrypoint="demo.fail", params={"message": "boom 42"})
+    job_force_fail(actor=actor, job_id=made["failed"].id, reason="broken on purpose")
+    made["retried"] = dlq_retry(actor=actor, job_id=made["failed"].id)
+    made["canceled"], _ = job_submit(actor=actor, entrypoint="demo.noop", params={"n": 3})
+    job_cancel(actor=actor, job_id=made["canceled"].id, reason="not needed")
+    made["waiting"], _ = job_submit(actor=actor, entrypoint="demo.noop", params={"n": 4}, issue_id="17")
+    made["queued"], _ = job_submit(actor=actor, entrypoint="demo.noop", params={"n": 5}, priority="low")
+    for job in made.values():
+        job.refresh_from_db()
+    return made

@@ -1,0 +1,182 @@
+"""JSONL import (services.jsonl) and its round trip with the export."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.exceptions import PermissionDenied
+
+from jobs.models import AuditEntry, DLQEntry, Job, Status
+from jobs.representations import job_to_dict
+from jobs.services.audit import Actor
+from jobs.services.errors import InvalidInput
+from jobs.services.export import job_export_rows
+from jobs.services.jobs import jobs_clear_all
+from jobs.services.jsonl import imported_id, jsonl_import
+from tests.support.api import jobs_in_every_state
+
+pytestmark = pytest.mark.django_db
+
+
+def export_text() -> str:
+    rows = job_export_rows(Job.objects.order_by("created_at", "id").select_related("dlq_entry"))
+    return "".join(json.dumps(row) + "\n" for row in rows)
+
+
+def line(**fields) -> str:
+    row = {"id": "job_1", "entrypoint": "demo.noop", "status": "succeeded", "createdAt": "2025-01-02T03:04:05Z"}
+    row.update(fields)
+    return json.dumps(row)
+
+
+def test_it_round_trips_every_job_through_export_and_import_into_an_empty_store(cli):
+    made = jobs_in_every_state(cli)
+    text = export_text()
+    before = {row["id"]: row for row in map(json.loads, text.splitlines())}
+    jobs_clear_all(actor=cli, reason="move to a new store", confirm="clear all jobs")
+    assert Job.objects.count() == 0
+
+    report = jsonl_import(actor=cli, text=text)
+
+    assert report == {"imported": len(before), "duplicates": 0, "skipped": []}
+    after = {row["id"]: row for row in map(json.loads, export_text().splitlines())}
+    assert set(after) == set(before)
+    running_id = str(made["running"].id)
+    for job_id, row in before.items():
+        if job_id == running_id:
+            continue
+        assert after[job_id] == row, job_id
+    # No worker holds the running job here: it is queued again from scratch.
+    assert after[running_id]["status"] == "queued"
+    assert after[running_id]["startedAt"] is None
+    assert {k: v for k, v in after[running_id].items() if k not in ("status", "startedAt")} == {
+        k: v for k, v in before[running_id].items() if k not in ("status", "startedAt")
+    }
+    assert after[str(made["retried"].id)]["retriedFrom"] == str(made["failed"].id)
+    assert DLQEntry.objects.count() == 0  # the failed job had been retried out of the DLQ
+
+
+def test_it_keeps_dlq_entries_of_imported_failed_jobs(cli):
+    dlq = {"reason": "Max attempts exceeded (3/3)", "addedAt": "2025-01-02T04:00:00Z", "attempts": 3}
+    text = line(id="f1", status="failed", attempts=3, lastError="Error: timeout after 30s", dlq=dlq)
+
+    jsonl_import(actor=cli, text=text)
+
+    entry = DLQEntry.objects.get(job_id=imported_id("f1"))
+    assert entry.reason == "Max attempts exceeded (3/3)"
+    assert entry.last_error == "Error: timeout after 30s"
+    assert entry.attempts == 3
+    assert entry.fingerprint
+
+
+def test_it_creates_no_duplicates_when_the_same_file_is_imported_again(cli):
+    text = "\n".join([line(id="job_1"), line(id="job_2", status="queued"), ""])
+
+    first = jsonl_import(actor=cli, text=text)
+    second = jsonl_import(actor=cli, text=text)
+
+    assert first == {"imported": 2, "duplicates": 0, "skipped": []}
+    assert second == {"imported": 0, "duplicates": 2, "skipped": []}
+    assert Job.objects.count() == 2
+    assert Job.objects.get(id=imported_id("job_2")).status == Status.QUEUED
+
+
+def test_it_refuses_a_file_with_a_broken_line_naming_that_line_and_writes_nothing(cli):
+    audit_before = AuditEntry.objects.count()
+    text = "\n".join([line(id="a"), line(id="b"), '{"id": "c", "entrypoint": ', line(id="d")])
+
+    with pytest.raises(InvalidInput) as refused:
+        jsonl_import(actor=cli, text=text)
+
+    assert "line 3" in refused.value.message
+    assert [item["line"] for item in refused.value.detail["lines"]] == [3]
+    assert Job.objects.count() == 0
+    assert AuditEntry.objects.count() == audit_before
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (line(status="done"), "status"),
+        (line(priority="urgent"), "priority"),
+        (line(createdAt="yesterday"), "createdAt"),
+        (line(createdAt="2025-01-02T03:04:05"), "createdAt"),
+        (line(attempts="3"), "attempts"),
+        (line(maxAttempts=0), "maxAttempts"),
+        (line(params=[1, 2]), "params"),
+        (json.dumps({"entrypoint": "demo.noop", "status": "queued", "createdAt": "2025-01-02T03:04Z"}), "id: required"),
+        (line(status="queued", entrypoint="not.registered"), "entrypoint"),
+        (line(lastError="a\u0000b"), "lastError"),
+        ("[1, 2]", "JSON object"),
+        ('{"id": NaN}', "NaN"),
+    ],
+)
+def test_it_names_the_field_of_each_kind_of_bad_line(cli, bad, expected):
+    with pytest.raises(InvalidInput) as refused:
+        jsonl_import(actor=cli, text=line(id="ok") + "\n" + bad)
+
+    (item,) = refused.value.detail["lines"]
+    assert item["line"] == 2
+    assert expected in item["error"]
+    assert Job.objects.count() == 0
+
+
+def test_it_skips_bad_lines_when_asked_and_reports_them(cli):
+    text = "\n".join([line(id="a"), "not json", line(id="b", priority="urgent"), line(id="c")])
+
+    report = jsonl_import(actor=cli, text=text, skip_bad_lines=True)
+
+    assert report["imported"] == 2
+    assert [number for number, _ in report["skipped"]] == [2, 3]
+    entry = AuditEntry.objects.filter(action="jobs.import").get()
+    assert entry.after["skippedLines"] == [2, 3]
+    assert len(entry.object_ids) == 2
+
+
+def test_it_refuses_a_second_active_job_with_the_same_job_key(cli):
+    text = "\n".join([line(id="a", status="queued", jobKey="k"), line(id="b", status="queued", jobKey="k")])
+
+    with pytest.raises(InvalidInput) as refused:
+        jsonl_import(actor=cli, text=text)
+
+    assert refused.value.detail["lines"][0]["line"] == 2
+    assert "jobKey" in refused.value.detail["lines"][0]["error"]
+
+
+def test_it_takes_the_last_line_of_a_job_written_twice(cli):
+    text = "\n".join([line(id="a", status="queued"), line(id="a", status="canceled")])
+
+    report = jsonl_import(actor=cli, text=text)
+
+    assert report["imported"] == 1
+    assert Job.objects.get(id=imported_id("a")).status == Status.CANCELED
+
+
+def test_it_refuses_an_import_without_the_permission_and_records_it(users):
+    operator = Actor.for_user(users["operator"], source="api")
+
+    with pytest.raises(PermissionDenied):
+        jsonl_import(actor=operator, text=line())
+
+    assert Job.objects.count() == 0
+    denied = AuditEntry.objects.filter(action="jobs.import").get()
+    assert denied.outcome == "denied"
+    assert denied.actor == "operator"
+
+
+def test_it_writes_one_audit_entry_per_import(cli):
+    jsonl_import(actor=cli, text="\n".join(line(id=str(n)) for n in range(5)))
+
+    entry = AuditEntry.objects.filter(action="jobs.import").get()
+    assert entry.after["imported"] == 5
+    assert sorted(entry.object_ids) == sorted(str(imported_id(str(n))) for n in range(5))
+
+
+def test_it_exports_jobs_in_the_runbook_field_names(cli):
+    made = jobs_in_every_state(cli)
+
+    rows = [json.loads(text) for text in export_text().splitlines()]
+
+    by_id = {row["id"]: row for row in rows}
+    assert by_id[str(made["queued"].id)] == job_to_dict(made["queued"])
