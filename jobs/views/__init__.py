@@ -1,3 +1,1 @@
-from jobs.views.dashboard import dashboard
-
-__all__ = ["dashboard"]
+"""The console's pages, one module per runbook area (see jobs/urls.py for the map)."""

@@ -1,15 +1,98 @@
+"""The dashboard: the runbook's Key Metrics, counts by status, throughput of the last hour."""
+
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.urls import reverse
+from django.views.decorators.http import require_GET
 
 from jobs import selectors
 from jobs.services.config import config_get
+from jobs.views.common import HtmxHttpRequest, page, require_perm
+
+CHART_HEIGHT = 120
+BAR_WIDTH = 10
+
+
+def key_metrics(health: dict[str, Any]) -> list[dict[str, Any]]:
+    """The runbook's Key Metrics table, each with its level and the action that helps."""
+    queue, worker = health["data"]["jobs"]["queue"], health["data"]["jobs"]["worker"]
+    utilization, dlq = queue["utilizationPercent"], queue["dlq"]
+    uptime = worker["uptimeMs"] if worker["running"] else 0
+    backpressure, dlq_url, workers_url = (
+        reverse("jobs:backpressure"),
+        reverse("jobs:dlq-list"),
+        reverse("jobs:worker-list"),
+    )
+    return [
+        {
+            "name": "Queue utilization",
+            "value": f"{utilization:g}%",
+            "level": "healthy" if utilization < 70 else "warning" if utilization <= 90 else "critical",
+            "thresholds": "< 70% · 70–90% · > 90%",
+            "action": "Cancel low-priority jobs or increase capacity",
+            "url": backpressure,
+        },
+        {
+            "name": "DLQ size",
+            "value": str(dlq),
+            "level": "healthy" if dlq == 0 else "warning" if dlq <= 10 else "critical",
+            "thresholds": "0 · 1–10 · > 10",
+            "action": "Inspect the entries, retry or clean them",
+            "url": dlq_url,
+        },
+        {
+            "name": "Backpressure",
+            "value": "active" if queue["backpressureActive"] else "off",
+            "level": "critical" if queue["backpressureActive"] else "healthy",
+            "thresholds": "false · — · true",
+            "action": "Relieve it: cancel low-priority jobs or raise maxQueueSize",
+            "url": backpressure,
+        },
+        {
+            "name": "Worker uptime",
+            "uptime_ms": uptime,
+            "level": "healthy" if uptime > 0 else "critical",
+            "thresholds": "> 0 · — · 0 (not running)",
+            "action": "Start a worker or enable the job system" if not uptime else "See each worker",
+            "url": workers_url,
+        },
+    ]
+
+
+def throughput_chart(series: list[dict[str, Any]]) -> dict[str, Any]:
+    """Bar geometry for the SVG (attributes, not styles: the CSP allows no inline style)."""
+    peak = max((point["succeeded"] + point["failed"] for point in series), default=0) or 1
+    bars = []
+    for i, point in enumerate(series):
+        ok_h = round(point["succeeded"] * CHART_HEIGHT / peak, 1)
+        fail_h = round(point["failed"] * CHART_HEIGHT / peak, 1)
+        bars.append(
+            {
+                **point,
+                "x": i * BAR_WIDTH + 1,
+                "ok_y": CHART_HEIGHT - ok_h,
+                "ok_h": ok_h,
+                "fail_y": CHART_HEIGHT - ok_h - fail_h,
+                "fail_h": fail_h,
+            }
+        )
+    total = sum(point["succeeded"] + point["failed"] for point in series)
+    return {"bars": bars, "peak": peak, "total": total, "width": len(series) * BAR_WIDTH, "height": CHART_HEIGHT}
 
 
 @login_required
-@permission_required("jobs.view_console", raise_exception=True)
-def dashboard(request: HttpRequest) -> HttpResponse:
+@require_GET
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
+    require_perm(request, "jobs.view_console")
     health = selectors.system_health(config_get())
-    return TemplateResponse(request, "jobs/dashboard.html", {"health": health})
+    context = {
+        "health": health,
+        "store": health["data"]["jobs"]["store"],
+        "metrics": key_metrics(health),
+        "chart": throughput_chart(selectors.event_throughput(minutes=60)),
+    }
+    return page(request, "jobs/dashboard.html", context, partial="live")

@@ -1,0 +1,122 @@
+"""Forms of the console: they parse input; the services decide and validate the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from jobs import entrypoints
+from jobs.jobsconfig import JobsSettings
+from jobs.models import Priority, Status
+from jobs.services.errors import InvalidInput
+
+DLQ_CLEAR_CONFIRMATION = "clear the dlq"
+FORCE_FAIL_CONFIRMATION = "force fail running"
+DISABLE_CONFIRMATION = "disable job system"
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=1000, strip=True)
+
+
+class OptionalReasonForm(forms.Form):
+    reason = forms.CharField(max_length=1000, strip=True, required=False)
+
+
+class ConfirmedReasonForm(ReasonForm):
+    """A destructive action: the user types ``phrase`` and gives a reason."""
+
+    confirm = forms.CharField(max_length=100, strip=True)
+
+    def __init__(self, *args: Any, phrase: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.phrase = phrase
+
+    def clean_confirm(self) -> str:
+        value = self.cleaned_data["confirm"]
+        if value != self.phrase:
+            raise forms.ValidationError(f'type "{self.phrase}" to confirm')
+        return value
+
+
+class BulkCancelForm(ReasonForm):
+    ids = forms.TypedMultipleChoiceField(coerce=str)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Any UUID is a choice; the service skips ids that are not active jobs.
+        self.fields["ids"].choices = [(value, value) for value in self.data.getlist("ids")]
+        self.fields["ids"].error_messages["required"] = "select at least one job"
+
+    def clean_ids(self) -> list[str]:
+        import uuid
+
+        try:
+            return [str(uuid.UUID(value)) for value in self.cleaned_data["ids"]]
+        except ValueError:
+            raise forms.ValidationError("not a job id") from None
+
+
+class JobFilterForm(forms.Form):
+    status = forms.ChoiceField(required=False, choices=[("", "any status"), *[(s, s) for s in Status.values]])
+    priority = forms.ChoiceField(
+        required=False, choices=[("", "any priority"), *[(p.label, p.label) for p in Priority]]
+    )
+    entrypoint = forms.ChoiceField(required=False)
+    q = forms.CharField(required=False, max_length=255, strip=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["entrypoint"].choices = [("", "any entry point"), *[(n, n) for n in entrypoints.names()]]
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.CharField(required=False, max_length=200, strip=True)
+    action = forms.CharField(required=False, max_length=60, strip=True)
+    object = forms.CharField(required=False, max_length=200, strip=True)
+    since = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+    until = forms.DateTimeField(required=False, widget=forms.DateTimeInput(attrs={"type": "datetime-local"}))
+
+
+class CapacityForm(forms.Form):
+    maxConcurrent = forms.IntegerField()  # noqa: N815 (the jobs.json field name)
+    maxQueueSize = forms.IntegerField()  # noqa: N815
+    reason = forms.CharField(max_length=1000, strip=True, required=False)
+
+
+def config_fields(cfg: JobsSettings) -> list[dict[str, Any]]:
+    """The jobs.json settings as sections of typed fields, for the configuration page."""
+    sections = []
+    for section, model in cfg:
+        fields = []
+        for name, info in type(model).model_fields.items():
+            value = getattr(model, name)
+            kind = {bool: "bool", int: "int", float: "float"}.get(info.annotation, "list")
+            shown = ", ".join(value) if kind == "list" else value
+            fields.append({"key": f"{section}.{name}", "name": name, "kind": kind, "value": shown})
+        sections.append({"name": section, "fields": fields})
+    return sections
+
+
+def config_changes(cfg: JobsSettings, data) -> dict[str, Any]:
+    """The settings that differ from ``cfg`` in the posted form, typed; bad numbers name their field."""
+    changes: dict[str, Any] = {}
+    for section in config_fields(cfg):
+        for field in section["fields"]:
+            key, raw = field["key"], data.get(field["key"])
+            if field["kind"] == "bool":
+                value: Any = raw == "on"
+            elif raw is None:
+                continue
+            elif field["kind"] == "list":
+                value = [item.strip() for item in raw.split(",")]
+            else:
+                try:
+                    value = int(raw) if field["kind"] == "int" else float(raw)
+                except ValueError:
+                    raise InvalidInput(f"{key}: must be a number") from None
+            current = getattr(getattr(cfg, section["name"]), field["name"])
+            if value != current:
+                changes.setdefault(section["name"], {})[field["name"]] = value
+    return changes

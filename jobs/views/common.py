@@ -1,0 +1,82 @@
+"""What every console view shares: the typed request, access helpers, errors, responses."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.middleware import HtmxDetails
+
+from jobs.services.audit import Actor, authorize
+from jobs.services.errors import InvalidInput, ServiceError
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def require_perm(request: HtmxHttpRequest, perm: str) -> None:
+    """Refuse a page (403) the user's role may not read."""
+    if not request.user.has_perm(perm):
+        raise PermissionDenied(f"your role may not open this page (needs {perm})")
+
+
+def acting(request: HtmxHttpRequest, perm: str, *, action: str, object_type: str = "", object_ids=()) -> Actor:
+    """The actor of a state-changing request, refused (403, audited) without ``perm``.
+
+    Checked before the input is read, so a role that may not act gets 403
+    whatever it sends; the service checks again and owns the audit entry.
+    """
+    actor = Actor.for_request(request)
+    authorize(actor, perm, action=action, object_type=object_type, object_ids=object_ids)
+    return actor
+
+
+def page(request: HtmxHttpRequest, template: str, context: dict[str, Any], *, partial: str, status: int = 200):
+    """The whole page, or only its ``partial`` region when htmx asks for it."""
+    name = f"{template}#{partial}" if request.htmx and not request.htmx.boosted else template
+    return TemplateResponse(request, name, context, status=status)
+
+
+def done(request: HtmxHttpRequest, message: str, to: str) -> HttpResponse:
+    """After a successful action: say what happened and show the page again (POST/redirect/GET)."""
+    messages.success(request, message)
+    if request.htmx:
+        return HttpResponseClientRedirect(to)
+    return redirect(to)
+
+
+def form_data(form) -> dict[str, Any]:
+    """The cleaned data of a bound form, or InvalidInput naming the first bad field."""
+    if form.is_valid():
+        return form.cleaned_data
+    field, errors = next(iter(form.errors.items()))
+    label = "input" if field == "__all__" else field
+    raise InvalidInput(f"{label}: {' '.join(errors)}")
+
+
+def service_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Answer a ServiceError with its status and its message, shown to the user."""
+
+    @functools.wraps(view)
+    def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ServiceError as exc:
+            referer = request.META.get("HTTP_REFERER", "")
+            safe = url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()})
+            context = {"message": exc.message, "status": exc.status, "back": referer if safe else ""}
+            response = page(request, "error.html", context, partial="message", status=exc.status)
+            if retry_after := getattr(exc, "retry_after", None):
+                response["Retry-After"] = str(retry_after)
+            return response
+
+    return wrapper

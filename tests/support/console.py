@@ -1,0 +1,113 @@
+"""Factories and helpers for the console's view tests."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.test import Client
+from django.utils import timezone
+
+from jobs.models import DLQEntry, Event, Job, Priority, Status, WorkerHeartbeat
+from jobs.services.dlq import error_fingerprint
+
+
+def make_job(**fields: Any) -> Job:
+    """A job row as the engine would leave it (test data; the app changes jobs only in services)."""
+    now = timezone.now()
+    defaults: dict[str, Any] = {
+        "job_key": f"test:{uuid.uuid4().hex}",
+        "entrypoint": "demo.noop",
+        "params": {"n": 1},
+        "priority": Priority.NORMAL,
+        "status": Status.QUEUED,
+        "created_at": now,
+        "updated_at": now,
+    }
+    defaults.update(fields)
+    if defaults["status"] == Status.WAITING_APPROVAL and "approval_expires_at" not in fields:
+        defaults["approval_expires_at"] = now + timedelta(hours=24)
+    return Job.objects.create(**defaults)
+
+
+def make_dlq_entry(error: str = "RuntimeError: boom", **fields: Any) -> DLQEntry:
+    job = make_job(status=Status.FAILED, attempts=3, last_error=error, completed_at=timezone.now(), **fields)
+    return DLQEntry.objects.create(
+        job=job, reason="Max attempts reached", attempts=3, last_error=error, fingerprint=error_fingerprint(error)
+    )
+
+
+def bulk_jobs(count: int, **fields: Any) -> None:
+    """Many jobs in one INSERT, with DLQ entries and events for some, for query-count tests."""
+    now = timezone.now()
+    statuses = [
+        Status.QUEUED,
+        Status.RUNNING,
+        Status.SUCCEEDED,
+        Status.FAILED,
+        Status.CANCELED,
+        Status.WAITING_APPROVAL,
+    ]
+    jobs = []
+    for i in range(count):
+        status = fields.get("status", statuses[i % len(statuses)])
+        jobs.append(
+            Job(
+                job_key=f"bulk:{uuid.uuid4().hex}",
+                entrypoint="demo.noop",
+                params={"i": i},
+                priority=i % 4,
+                status=status,
+                last_error="RuntimeError: boom" if status == Status.FAILED else "",
+                issue_id=str(i) if status == Status.WAITING_APPROVAL else "",
+                approval_expires_at=now + timedelta(minutes=30 + i) if status == Status.WAITING_APPROVAL else None,
+                submitted_by="operator",
+                created_at=now - timedelta(seconds=i),
+                updated_at=now,
+            )
+        )
+    Job.objects.bulk_create(jobs, batch_size=2000)
+    failed = [job for job in jobs if job.status == Status.FAILED]
+    DLQEntry.objects.bulk_create(
+        [
+            DLQEntry(
+                job=job,
+                reason="Max attempts reached",
+                attempts=3,
+                last_error=job.last_error,
+                fingerprint=error_fingerprint(f"error {i % 5}"),
+            )
+            for i, job in enumerate(failed)
+        ],
+        batch_size=2000,
+    )
+    Event.objects.bulk_create(
+        [
+            Event(type="job:succeeded", job_id=job.id, created_at=now - timedelta(seconds=i % 3600))
+            for i, job in enumerate(jobs)
+            if job.status == Status.SUCCEEDED
+        ],
+        batch_size=2000,
+    )
+    WorkerHeartbeat.objects.bulk_create(
+        [
+            WorkerHeartbeat(
+                name=f"w{i}@test:{i}",
+                hostname="test",
+                pid=i,
+                started_at=now - timedelta(hours=1),
+                last_seen=now,
+                current_job=jobs[i].id,
+                processed=i,
+            )
+            for i in range(20)
+        ]
+    )
+
+
+def login(client: Client, user) -> Client:
+    # force_login: django-axes refuses Client.login (it needs a request); the login
+    # form itself is tested with real POSTs in test_views_auth.py.
+    client.force_login(user)
+    return client
