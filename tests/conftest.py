@@ -29,6 +29,13 @@ def pytest_configure(config) -> None:
 def _isolated_files(settings, tmp_path):
     """Exports land in the test's own folder."""
     settings.JOBS_EXPORT_DIR = tmp_path / "exports"
+    # Role users are made in most tests: a fast hasher (Django's advice for tests).
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Pages render without `collectstatic`: plain storage instead of the manifest one.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture
