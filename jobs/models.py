@@ -368,7 +368,10 @@ class GitHubPollState(models.Model):
     # ETag of "the repository's most recently updated issue": unchanged (304) means
     # no issue changed, so only issues not yet checked need a query.
     issues_etag = models.CharField(max_length=200, blank=True, default="")
+    # GitHub's updated_at of that issue: "what changed since" starts there.
+    issues_watermark = models.CharField(max_length=40, blank=True, default="")
     checked_issues = models.JSONField(default=list, blank=True)
+    full_check_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"approval watcher (last poll {self.last_poll_at})"

@@ -20,7 +20,7 @@ from jobs.services.approvals import EXPIRED_ERROR, job_approve
 from jobs.services.audit import Actor
 from jobs.services.config import config_get, config_update
 from jobs.services.jobs import job_submit
-from tests.support.fake_github import BOT, REPO
+from tests.support.fake_github import BOT, REPO, long_ago
 from tests.support.processes import process_env, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,7 +35,7 @@ def github(fake_github, redis_client):
 
 def waiting_job(github, number: int, *, submitter: Actor | None = None, issue_id: str | None = None) -> Job:
     if number not in github.issues:
-        github.add_issue(number)
+        github.add_issue(number, updated_at=long_ago(number))
     job, _ = job_submit(
         actor=submitter or Actor.cli("tests"),
         entrypoint="demo.noop",
@@ -164,11 +164,28 @@ def test_it_asks_only_for_changes_after_the_first_poll(github):
     github.label(77, "approved", by="alice")
     third = approvals_poll(force=True)
 
-    # first: the change marker + 2 GraphQL batches of 100; second: one 304
-    assert (first["requests"], second["requests"]) == (3, 1)
+    # first: the change marker + 2 GraphQL batches of 100; second: one 304;
+    # third: marker, issues changed since, 1 GraphQL query, labeler's permission, comment
+    assert (first["requests"], second["requests"], third["requests"]) == (3, 1, 5)
     assert github.count(status=304) == 1
     assert third["approved"] == 1
     assert Job.objects.get(issue_id="77").approved_by == "github:alice"
+
+
+def test_it_checks_a_newly_waiting_job_even_when_no_issue_changed(github):
+    waiting_job(github, 300)
+    approvals_poll()
+    github.add_issue(5, labels=["approved"])
+    github.issues[5].events[-1]["actor"]["login"] = "alice"
+    github.issues[5].updated_at = long_ago(5)  # labeled long ago: not the repository's latest change
+    job = waiting_job(github, 5)
+
+    report = approvals_poll(force=True)
+
+    assert github.count(status=304) == 1
+    assert report["approved"] == 1
+    job.refresh_from_db()
+    assert job.approved_by == "github:alice"
 
 
 @pytest.mark.parametrize(

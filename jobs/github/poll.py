@@ -5,8 +5,10 @@ A poll, in order:
 2. asks GitHub whether any issue of the repository changed since the last poll:
    one conditional REST request (the most recently updated issue, with the stored
    ETag); 304 Not Modified costs no rate limit;
-3. reads the labels of the waiting jobs' issues with GraphQL, 100 issues per
-   query: all of them when something changed, else only issues never checked;
+3. when something changed, lists the issues updated since the last change seen
+   (REST ``since``, 100 per page); then reads labels and labelers with GraphQL,
+   100 issues per query, of the waiting jobs' issues that changed or were never
+   checked (all of them the first time, and once an hour as a safety net);
 4. approves each job whose issue carries an approval label added by someone with
    write access (services.approvals.job_approve, actor github:<login>);
 5. delivers pending writes (expiry comment + close, approval comment, console
@@ -20,6 +22,7 @@ never raises into the engine: the poll records the error, backs off
 from __future__ import annotations
 
 import logging
+import urllib.parse
 from contextlib import contextmanager, suppress
 from datetime import timedelta
 from typing import Any
@@ -52,6 +55,9 @@ logger = logging.getLogger("jobs.github")
 
 _LOCK_KEY = 0x6A6F6273  # one poll at a time across workers ("jobs")
 MAX_WRITE_ATTEMPTS = 10
+MAX_CHANGE_PAGES = 3  # beyond 300 changed issues, re-reading every waiting issue is cheaper
+# A full re-read now and then, in case an update ever slips past the change list.
+FULL_CHECK_EVERY = timedelta(hours=1)
 
 
 @contextmanager
@@ -128,36 +134,74 @@ def _check_waiting(client: GitHubClient, state: GitHubPollState, cfg) -> int:
     by_issue = _waiting_issues(client.repo)
     if not by_issue:
         return 0
-    changed, etag = _repository_changed(client, state.issues_etag)
-    checked = set(state.checked_issues or [])
-    to_check = sorted(by_issue) if changed else sorted(set(by_issue) - checked)
-    if not to_check:
-        return 0
-    issues = issues_fetch(client, to_check)
-    wanted = {label.lower() for label in cfg.approval.labels}
+    now = timezone.now()
+    changed, etag, watermark = _repository_changed(client, state.issues_etag)
+    checked = set(state.checked_issues or []) & set(by_issue)
+    unseen = set(by_issue) - checked
+    full = False
+    if not changed:
+        to_check = unseen
+    else:
+        recent = None
+        if state.issues_watermark and state.full_check_at and now - state.full_check_at < FULL_CHECK_EVERY:
+            recent = _changed_since(client, state.issues_watermark)
+        if recent is None:  # first time, too many changes, or the periodic full check
+            to_check, full = set(by_issue), True
+        else:
+            to_check = (recent & set(by_issue)) | unseen
     approved = 0
-    for number, issue in issues.items():
-        if not issue.found or not issue.approval_labels(wanted):
-            continue
-        login = approver_of(client, issue, wanted)
-        if login is None:
-            continue
-        for job in by_issue[number]:
-            approved += _approve(job.id, login, f"approval label on issue #{number}")
-    # Only now is everything up to this ETag seen; an error above keeps the old one.
-    new_checked = sorted(set(by_issue) if changed else checked | set(to_check))
-    GitHubPollState.objects.filter(pk=1).update(issues_etag=etag or state.issues_etag, checked_issues=new_checked)
+    if to_check:
+        issues = issues_fetch(client, sorted(to_check))
+        wanted = {label.lower() for label in cfg.approval.labels}
+        for number, issue in issues.items():
+            if not issue.found or not issue.approval_labels(wanted):
+                continue
+            login = approver_of(client, issue, wanted)
+            if login is None:
+                continue
+            for job in by_issue[number]:
+                approved += _approve(job.id, login, f"approval label on issue #{number}")
+    # Only now is everything up to this ETag seen; an error above keeps the old marker.
+    update: dict[str, Any] = {
+        "issues_etag": etag or state.issues_etag,
+        "issues_watermark": watermark or state.issues_watermark,
+        "checked_issues": sorted(checked | to_check),
+    }
+    if full:
+        update["full_check_at"] = now
+    GitHubPollState.objects.filter(pk=1).update(**update)
     return approved
 
 
-def _repository_changed(client: GitHubClient, etag: str) -> tuple[bool, str]:
-    """Whether any issue changed since ``etag`` was taken (one request; a 304 is free)."""
+def _repository_changed(client: GitHubClient, etag: str) -> tuple[bool, str, str]:
+    """(changed, etag, updated_at of the latest change): has any issue changed since ``etag``?
+
+    One request on a fixed URL, so the stored ETag applies; a 304 costs no rate limit.
+    """
     resp = client.request(
         "GET", f"/repos/{client.repo}/issues?state=all&sort=updated&direction=desc&per_page=1", etag=etag
     )
     if resp.status == 304:
-        return False, etag
-    return True, resp.etag
+        return False, etag, ""
+    items = resp.data if isinstance(resp.data, list) else []
+    latest = str(items[0].get("updated_at") or "") if items and isinstance(items[0], dict) else ""
+    return True, resp.etag, latest
+
+
+def _changed_since(client: GitHubClient, watermark: str) -> set[int] | None:
+    """Numbers of the issues updated at or after ``watermark``; None when there are too many to list."""
+    numbers: set[int] = set()
+    since = urllib.parse.quote(watermark, safe="")
+    for page in range(1, MAX_CHANGE_PAGES + 1):
+        resp = client.request(
+            "GET",
+            f"/repos/{client.repo}/issues?state=all&sort=updated&direction=asc&since={since}&per_page=100&page={page}",
+        )
+        items = [i for i in (resp.data if isinstance(resp.data, list) else []) if isinstance(i, dict)]
+        numbers.update(int(i["number"]) for i in items if isinstance(i.get("number"), int))
+        if len(items) < 100:
+            return numbers
+    return None
 
 
 def _approve(job_id, login: str, reason: str) -> int:

@@ -23,7 +23,9 @@ class Migration(migrations.Migration):
                 ("rate_limit_remaining", models.IntegerField(blank=True, null=True)),
                 ("rate_limit_reset", models.DateTimeField(blank=True, null=True)),
                 ("issues_etag", models.CharField(blank=True, default="", max_length=200)),
+                ("issues_watermark", models.CharField(blank=True, default="", max_length=40)),
                 ("checked_issues", models.JSONField(blank=True, default=list)),
+                ("full_check_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(

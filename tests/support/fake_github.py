@@ -19,10 +19,10 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 TOKEN = "fake-token"
 OWNER, NAME = "acme", "ops"
@@ -31,7 +31,16 @@ BOT = "jobs-console-bot"  # the login the token belongs to
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return github_time(datetime.now(UTC))
+
+
+def github_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def long_ago(seconds: int) -> str:
+    """A distinct past updated_at per issue (GitHub's timestamps have one-second precision)."""
+    return github_time(datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds))
 
 
 @dataclass
@@ -93,9 +102,10 @@ class FakeGitHub:
 
     # Scenario helpers
 
-    def add_issue(self, number: int, *, labels: list[str] | None = None) -> FakeIssue:
+    def add_issue(self, number: int, *, labels: list[str] | None = None, updated_at: str = "") -> FakeIssue:
+        """An open issue; ``updated_at`` (GitHub's format) backdates it, as for issues opened long ago."""
         with self.lock:
-            issue = self.issues[number] = FakeIssue(number=number)
+            issue = self.issues[number] = FakeIssue(number=number, updated_at=updated_at or _now())
             for label in labels or []:
                 self.label(number, label, by="octocat")
             return issue
@@ -203,10 +213,15 @@ class FakeGitHub:
         return 404, {}, {"message": "Not Found"}
 
     def _list_issues(self, query: str) -> list[dict[str, Any]]:
-        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
-        per_page = int(params.get("per_page", 30))
-        ordered = sorted(self.issues.values(), key=lambda i: (i.updated_at, i.version, i.number), reverse=True)
-        return [issue.rest() for issue in ordered[:per_page]]
+        params = {k: v[0] for k, v in parse_qs(query).items()}
+        per_page, page = int(params.get("per_page", 30)), int(params.get("page", 1))
+        since = params.get("since", "")
+        ordered = sorted(
+            (i for i in self.issues.values() if i.updated_at >= since),
+            key=lambda i: (i.updated_at, i.version, i.number),
+            reverse=params.get("direction", "desc") == "desc",
+        )
+        return [issue.rest() for issue in ordered[(page - 1) * per_page : page * per_page]]
 
     def _conditional(self, headers, payload: Any) -> tuple[int, dict[str, str], Any]:
         etag = '"' + hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest() + '"'  # noqa: S324
