@@ -11,6 +11,7 @@ import logging
 from datetime import timedelta
 from typing import Any, Protocol
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -109,6 +110,17 @@ def _lock_waiting(job_id) -> Job:
     return job
 
 
+def _refuse_own_job_early(actor: Actor, job_id, action: str) -> None:
+    """The same check before the transaction: a refusal raised inside it would roll back its own
+    "denied" audit entry. submittedBy never changes, so reading it unlocked is safe."""
+    try:
+        job = Job.objects.filter(id=job_id).only("id", "submitted_by").first()
+    except (ValueError, TypeError, ValidationError):
+        return  # an id that names no job: the locked lookup answers 404
+    if job is not None:
+        _refuse_own_job(actor, job, action)
+
+
 def _refuse_own_job(actor: Actor, job: Job, action: str) -> None:
     if actor.user is not None and job.submitted_by and actor.username == job.submitted_by:
         deny(
@@ -124,6 +136,7 @@ def job_approve(*, actor: Actor, job_id, reason: str = "") -> Job:
     """waiting_approval -> queued, by an approver (console, API) or a GitHub label."""
     action = "job.approve"
     authorize(actor, "jobs.approve_job", action=action, object_type="job", object_ids=[job_id])
+    _refuse_own_job_early(actor, job_id, action)
     with transaction.atomic():
         job = _lock_waiting(job_id)
         _refuse_own_job(actor, job, action)
@@ -163,6 +176,7 @@ def job_reject(*, actor: Actor, job_id, reason: str) -> Job:
     action = "job.reject"
     authorize(actor, "jobs.approve_job", action=action, object_type="job", object_ids=[job_id])
     reason = _require_reason(reason)
+    _refuse_own_job_early(actor, job_id, action)
     with transaction.atomic():
         job = _lock_waiting(job_id)
         _refuse_own_job(actor, job, action)
