@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import sys
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -144,6 +145,20 @@ class Command(BaseCommand):
 
         sub.add_parser("reconcile", help="run the reconciler once")
 
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # Usage errors raise CommandError (one line, see run_from_argv) instead of
+        # argparse's usage block: scripts read one line, as for every other error.
+        parser.called_from_command_line = False
+        return parser
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        try:
+            super().run_from_argv(argv)
+        except CommandError as exc:  # raised while parsing the arguments
+            self.stderr.write(f"CommandError: {exc}")
+            sys.exit(exc.returncode)
+
     def handle(self, *args, **options) -> None:
         self.actor = self._actor(options.get("as_user"))
         name = options["subcommand"].replace("-", "_")
@@ -155,6 +170,8 @@ class Command(BaseCommand):
             raise CommandError(getattr(exc, "message", str(exc))) from None
         except PermissionDenied as exc:
             raise CommandError(f"permission denied: {exc}") from None
+        except OSError as exc:  # a file to read or write (exports, imports)
+            raise CommandError(f"{exc.filename or 'file'}: {exc.strerror or exc}") from None
 
     def _actor(self, username: str | None) -> Actor:
         if not username:
