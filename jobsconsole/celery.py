@@ -26,8 +26,14 @@ def _approval_poll_seconds() -> float:
     if not {"beat", "--beat", "-B"} & set(sys.argv):
         return 30.0  # only beat uses the schedule; other processes need not touch the database
     try:
+        import django
+
+        django.setup()  # beat configures the app before Django's apps are loaded
         from jobs.services.config import config_get
 
         return config_get().approval.pollIntervalMs / 1000
     except Exception:  # database not reachable yet: the default interval, not a crash of beat
+        import logging
+
+        logging.getLogger("jobs.github").exception("approval.pollIntervalMs unreadable; polling every 30s")
         return 30.0

@@ -274,7 +274,8 @@ def test_it_polls_on_schedule_with_a_real_worker_and_beat(github, workers, beat,
 
     github.label(51, "Approved", by="alice")
 
-    wait_for(lambda: Job.objects.get(id=job.id).status == Status.SUCCEEDED, timeout=60, message="job approved and run")
+    # Beat must tick at approval.pollIntervalMs (1 s here), not at the 30 s default.
+    wait_for(lambda: Job.objects.get(id=job.id).status == Status.SUCCEEDED, timeout=20, message="job approved and run")
     job.refresh_from_db()
     assert job.approved_by == "github:alice"
     assert AuditEntry.objects.filter(action="job.approve", actor="github:alice").exists()
