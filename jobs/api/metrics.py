@@ -49,7 +49,7 @@ class JobsCollector:
         store = selectors.store_stats()
         queue = selectors.queue_stats(cfg, store)
 
-        jobs = GaugeMetricFamily("jobs", "Jobs in the store by status", labels=["status"])
+        jobs = GaugeMetricFamily("jobs_by_status", "Jobs in the store by status", labels=["status"])
         for status in Status:
             jobs.add_metric([status.value], store[status.value])
         yield jobs
