@@ -26,16 +26,25 @@ def _entries(request: HtmxHttpRequest):
     )
 
 
+def _audit_page(request: HtmxHttpRequest, *, report=None) -> HttpResponse:
+    result = keyset_page(
+        _entries(request), cursor=request.GET.get("cursor"), limit=parse_limit(request.GET.get("limit")), fields=("id",)
+    )
+    context = {
+        "form": AuditFilterForm(request.GET),
+        "page": result,
+        "first_page": not request.GET.get("cursor"),
+        "report": report,
+    }
+    return page(request, "jobs/audit.html", context, partial="results")
+
+
 @login_required
 @require_GET
 @service_errors
 def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     require_perm(request, "jobs.view_audit")
-    result = keyset_page(
-        _entries(request), cursor=request.GET.get("cursor"), limit=parse_limit(request.GET.get("limit")), fields=("id",)
-    )
-    context = {"form": AuditFilterForm(request.GET), "page": result, "first_page": not request.GET.get("cursor")}
-    return page(request, "jobs/audit.html", context, partial="results")
+    return _audit_page(request)
 
 
 @login_required
@@ -52,6 +61,10 @@ def audit_export(request: HtmxHttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
+@service_errors
 def audit_verify_view(request: HtmxHttpRequest) -> HttpResponse:
+    """The chain's state; the audit page loads it after showing the entries (it reads the whole trail)."""
     require_perm(request, "jobs.view_audit")
-    return page(request, "jobs/audit.html", {"report": audit_verify()}, partial="verification")
+    if request.htmx:
+        return page(request, "jobs/audit.html", {"report": audit_verify()}, partial="verification")
+    return _audit_page(request, report=audit_verify())
