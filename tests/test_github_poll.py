@@ -264,6 +264,18 @@ def test_it_says_when_github_is_not_configured_and_does_nothing(settings, redis_
     assert check(job) == {"approved": False, "expired": False, "expiresInHours": pytest.approx(24, abs=0.1)}
 
 
+def test_it_reports_its_last_poll_and_the_rate_limit_left(github):
+    waiting_job(github, 71)
+    assert watcher_status()["lastPollAt"] is None
+
+    approvals_poll()
+    status = watcher_status()
+
+    assert status["configured"] is True and REPO in status["message"]
+    assert status["lastPollAt"] is not None and status["backoffUntil"] is None
+    assert status["rateLimitRemaining"] == github.rate_remaining
+
+
 @pytest.mark.workers
 def test_it_polls_on_schedule_with_a_real_worker_and_beat(github, workers, beat, cli):
     config_update(actor=cli, changes={"approval": {"pollIntervalMs": 1000}}, reason="fast watcher for the test")

@@ -45,7 +45,7 @@ from jobs.github.source import (
     state_get,
     state_record,
 )
-from jobs.models import GitHubOutbox, GitHubPollState, Job, Status
+from jobs.models import GitHubDelivery, GitHubOutbox, GitHubPollState, Job, Status
 from jobs.services.approvals import approvals_expire_due, job_approve
 from jobs.services.audit import Actor, deny
 from jobs.services.config import config_get
@@ -58,6 +58,7 @@ MAX_WRITE_ATTEMPTS = 10
 MAX_CHANGE_PAGES = 3  # beyond 300 changed issues, re-reading every waiting issue is cheaper
 # A full re-read now and then, in case an update ever slips past the change list.
 FULL_CHECK_EVERY = timedelta(hours=1)
+DELIVERY_RETENTION = timedelta(days=30)
 
 
 @contextmanager
@@ -117,6 +118,8 @@ def approvals_poll(*, force: bool = False, client: GitHubClient | None = None) -
         report["requests"] = client.requests
         state = state_record(client, error, interval_seconds=interval)
         GitHubPollState.objects.filter(pk=1).update(last_poll_at=now, last_requests=client.requests)
+        # GitHub redelivers on request for a few days; a month of delivery ids is plenty.
+        GitHubDelivery.objects.filter(received_at__lt=now - DELIVERY_RETENTION).delete()
         report["backoffUntil"] = state.backoff_until.isoformat() if state.backoff_until else None
     return report
 
