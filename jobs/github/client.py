@@ -13,6 +13,7 @@ for an approval:
 from __future__ import annotations
 
 import json
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -77,7 +78,7 @@ class GitHubClient:
             token=settings.GITHUB_TOKEN,
             api_url=settings.GITHUB_API_URL.rstrip("/"),
             repo=settings.GITHUB_REPO,
-            timeout=float(getattr(settings, "GITHUB_TIMEOUT_SECONDS", 10)),
+            timeout=_timeout_seconds(),
         )
 
     @property
@@ -208,6 +209,16 @@ class GitHubClient:
 
     def can_write(self, login: str) -> bool:
         return self.permission(login) in {"admin", "maintain", "write"}
+
+
+def _timeout_seconds() -> float:
+    """GITHUB_TIMEOUT_SECONDS (setting or environment), default 10 s: a slow GitHub must not hold a worker."""
+    value = getattr(settings, "GITHUB_TIMEOUT_SECONDS", None) or os.environ.get("GITHUB_TIMEOUT_SECONDS") or 10
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return 10.0
+    return seconds if 0 < seconds <= 120 else 10.0
 
 
 def _headers(message) -> dict[str, str]:
