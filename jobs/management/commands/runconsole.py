@@ -81,6 +81,9 @@ class Command(BaseCommand):
                     "2",
                     "--access-logfile",
                     "-",
+                    # Else gunicorn opens a control socket in ~/.gunicorn, one per user:
+                    # a second local run, or a test's copy, would collide on it.
+                    "--no-control-socket",
                 ]
             ),
             subprocess.Popen(
