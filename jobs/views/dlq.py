@@ -9,6 +9,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import trigger_client_event
 
 from jobs import selectors
 from jobs.forms import DLQ_CLEAR_CONFIRMATION, ConfirmedReasonForm, OptionalReasonForm
@@ -88,7 +89,11 @@ def operation_detail(request: HtmxHttpRequest, operation_id: uuid.UUID) -> HttpR
     operation = BackgroundOperation.objects.filter(id=operation_id).first()
     if operation is None:
         raise Http404("no such operation")
-    return page(request, "jobs/operation.html", {"operation": operation}, partial="progress")
+    response = page(request, "jobs/operation.html", {"operation": operation}, partial="progress")
+    if request.htmx and operation.state in (BackgroundOperation.State.DONE, BackgroundOperation.State.FAILED):
+        # The DLQ page reloads its entries once the operation has ended.
+        trigger_client_event(response, "dlq-changed")
+    return response
 
 
 @login_required

@@ -1,0 +1,129 @@
+"""The runbook's actions done by people in a real browser, against real workers.
+
+Headless Chromium signs in through the login form of the live server; Celery
+worker processes run the jobs and the retry-all operation. Each test ends by
+reading its action in the audit trail, and fails on any console error or CSP
+violation (see tests/support/browser.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from jobs.models import BackgroundOperation, DLQEntry, Job, Priority, Status
+from jobs.services.config import config_update
+from jobs.services.jobs import job_submit
+from tests.support.browser import screenshot
+from tests.support.console import make_dlq_entry, make_job
+from tests.support.processes import wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def see_in_audit_trail(console_page, action: str, actor: str) -> Page:
+    """An auditor finds the action in the trail, and the chain verifies."""
+    page = console_page("auditor")
+    page.goto(f"/audit/?action={action}&actor={actor}")
+    expect(page.locator(f'#audit-results tr[data-action="{action}"]').first).to_be_visible()
+    expect(page.locator("#verification")).to_have_attribute("data-chain", "ok")
+    return page
+
+
+@pytest.mark.workers
+def test_it_retries_a_dlq_entry(console_page, workers):
+    entry = make_dlq_entry("ConnectionError: upstream down", entrypoint="demo.noop")
+    workers(1)
+    page = console_page("operator")
+    page.goto("/dlq/")
+    row = page.locator("tr", has_text=str(entry.job_id)[:8])
+    expect(row).to_contain_text("ConnectionError: upstream down")
+    row.get_by_role("button", name="Retry").click()
+    expect(page.locator(".flash-success")).to_contain_text("Retried as new job")
+    new = Job.objects.get(retried_from_id=entry.job_id)
+    wait_for(lambda: Job.objects.get(id=new.id).status == Status.SUCCEEDED, timeout=30, message="retried job ran")
+    page.goto(f"/jobs/{new.id}/")
+    expect(page.locator("h1")).to_contain_text("succeeded")
+    expect(page.locator("dl.fields")).to_contain_text(str(entry.job_id))
+    see_in_audit_trail(console_page, "dlq.retry", "operator")
+
+
+@pytest.mark.workers
+def test_it_retries_all_with_a_progress_bar_reaching_100(console_page, workers):
+    entries = [make_dlq_entry(f"TimeoutError: call {i} timed out", entrypoint="demo.noop") for i in range(30)]
+    workers(1)
+    page = console_page("operator")
+    page.goto("/dlq/")
+    page.fill("input[name=reason]", "upstream recovered")
+    page.get_by_role("button", name="Retry all").click()
+    progress = page.locator("#operation progress")
+    expect(progress).to_be_visible()
+    expect(page.locator("#operation .operation")).to_have_attribute("data-state", "done", timeout=45_000)
+    expect(progress).to_have_attribute("value", "100")
+    expect(page.locator("#operation")).to_contain_text("30 of 30 entries")
+    expect(page.locator("#dlq-entries")).to_contain_text("The DLQ is empty.")
+    screenshot(page, "dlq-retry-all-progress")
+    # Exactly one new job per entry, and the DLQ is empty.
+    old_ids = [e.job_id for e in entries]
+    retried = list(Job.objects.filter(retried_from_id__in=old_ids).values_list("retried_from_id", flat=True))
+    assert sorted(retried) == sorted(old_ids)
+    assert DLQEntry.objects.count() == 0
+    assert BackgroundOperation.objects.get().done == 30
+    see_in_audit_trail(console_page, "dlq.retry_all", "operator")
+
+
+def test_it_cancels_low_priority_jobs_under_backpressure(console_page, cli):
+    config_update(actor=cli, changes={"queue": {"maxQueueSize": 10}})
+    low = [make_job(priority=Priority.LOW) for _ in range(6)]
+    high = [make_job(priority=Priority.HIGH) for _ in range(3)]
+    page = console_page("operator")
+    page.goto("/backpressure/")
+    expect(page.locator("#queue-live")).to_contain_text("backpressure active")
+    expect(page.locator("[data-preview=low-priority]")).to_have_text("6")
+    screenshot(page, "backpressure")
+    page.fill("#lp-reason", "Backpressure relief during incident")
+    page.get_by_role("button", name="Cancel 6 low-priority jobs").click()
+    expect(page.locator(".flash-success")).to_contain_text("Canceled 6 low-priority job(s).")
+    expect(page.locator("#queue-live")).to_contain_text("room to spare")
+    assert set(Job.objects.filter(id__in=[j.id for j in low]).values_list("status", flat=True)) == {"canceled"}
+    assert set(Job.objects.filter(id__in=[j.id for j in high]).values_list("status", flat=True)) == {"queued"}
+    see_in_audit_trail(console_page, "queue.cancel_low_priority", "operator")
+
+
+@pytest.mark.workers
+def test_it_approves_a_waiting_job_which_then_runs(console_page, workers, make_user):
+    submitter = make_user("operator", "alice")
+    from jobs.services.audit import Actor
+
+    job, _ = job_submit(actor=Actor.for_user(submitter), entrypoint="demo.noop", params={"deploy": 1}, issue_id="42")
+    assert job.status == Status.WAITING_APPROVAL
+    workers(1)
+    page = console_page("approver")
+    page.goto("/approvals/")
+    row = page.locator(f'tr[data-job="{job.id}"]')
+    expect(row).to_contain_text("alice")
+    screenshot(page, "approvals")
+    row.get_by_role("button", name="Approve").click()
+    expect(page.locator(".flash-success")).to_contain_text("approved")
+    wait_for(lambda: Job.objects.get(id=job.id).status == Status.SUCCEEDED, timeout=30, message="approved job ran")
+    assert Job.objects.get(id=job.id).approved_by == "approver"
+    see_in_audit_trail(console_page, "job.approve", "approver")
+
+
+@pytest.mark.workers
+def test_it_force_fails_running_jobs_as_admin(console_page, workers, cli):
+    jobs = [job_submit(actor=cli, entrypoint="demo.sleep", params={"seconds": 6, "n": n})[0] for n in range(2)]
+    workers(2)
+    wait_for(lambda: Job.objects.filter(status=Status.RUNNING).count() == 2, timeout=40, message="2 running")
+    page = console_page("admin")
+    page.goto("/emergency/")
+    page.fill("#ff-confirm", "force fail running")
+    page.fill("#ff-reason", "Emergency shutdown")
+    page.get_by_role("button", name="Force-fail running jobs").click()
+    expect(page.locator(".flash-success")).to_contain_text("Force-failed 2 running job(s)")
+    for job in jobs:
+        job.refresh_from_db()
+        assert (job.status, job.last_error) == (Status.FAILED, "Emergency shutdown")
+    assert DLQEntry.objects.filter(job__in=jobs).count() == 2
+    audit = see_in_audit_trail(console_page, "emergency.force_fail_running", "admin")
+    expect(audit.locator("#audit-results")).to_contain_text("2 jobs")
