@@ -84,6 +84,18 @@ def test_it_ignores_other_labels_and_labels_from_users_without_write_access(gith
     assert job.status == Status.WAITING_APPROVAL
 
 
+def test_it_counts_only_whoever_added_the_label_last(github):
+    job = waiting_job(github, 10)
+    github.label(10, "approved", by="alice")
+    github.unlabel(10, "approved")
+    github.label(10, "approved", by="mallory")
+
+    approvals_poll()
+
+    job.refresh_from_db()
+    assert job.status == Status.WAITING_APPROVAL
+
+
 def test_it_fails_an_expired_job_even_if_labeled_and_comments_and_closes_the_issue(github):
     job = waiting_job(github, 9)
     github.label(9, "approved", by="alice")

@@ -84,12 +84,12 @@ class IssueApproval:
         return [name for name in self.labels if name.lower() in wanted]
 
     def candidate_logins(self, wanted: set[str]) -> list[str]:
-        """Who added a current approval label, most recent first."""
+        """Who added each current approval label (its latest LabeledEvent: an earlier
+        labeler whose label was removed and re-added by someone else does not count)."""
         logins: list[str] = []
         for name in self.approval_labels(wanted):
-            for login in (self.labelers or {}).get(name.lower(), ()):
-                if login not in logins:
-                    logins.append(login)
+            latest = (self.labelers or {}).get(name.lower(), ())[:1]
+            logins.extend(login for login in latest if login not in logins)
         return logins
 
 
@@ -120,7 +120,9 @@ def _issue_from_node(number: int, node: Any) -> IssueApproval:
     )
     labelers: dict[str, list[str]] = {}
     events = [e for e in ((node.get("timelineItems") or {}).get("nodes") or []) if isinstance(e, dict)]
-    for event in sorted(events, key=lambda e: str(e.get("createdAt") or ""), reverse=True):
+    # Timeline nodes come oldest first; createdAt has one-second precision, so ties keep that order.
+    latest_first = sorted(enumerate(events), key=lambda pair: (str(pair[1].get("createdAt") or ""), pair[0]))
+    for _, event in reversed(latest_first):
         name = ((event.get("label") or {}).get("name") or "").lower()
         login = (event.get("actor") or {}).get("login") or ""
         if name and login:

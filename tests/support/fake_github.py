@@ -121,6 +121,12 @@ class FakeGitHub:
             )
             self._touch(issue)
 
+    def unlabel(self, number: int, name: str) -> None:
+        with self.lock:
+            issue = self.issues[number]
+            issue.labels.remove(name)
+            self._touch(issue)
+
     def set_permission(self, login: str, permission: str) -> None:
         self.permissions[login] = permission
 
