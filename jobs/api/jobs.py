@@ -110,6 +110,8 @@ def job_import(request: HttpRequest, skipBadLines: bool = False):
         raise InvalidInput(f"body: not UTF-8 text (byte {exc.start})") from None
     if len(text) > IMPORT_MAX_BYTES:
         raise InvalidInput(f"body: at most {IMPORT_MAX_BYTES} bytes")
+    if not text.strip():
+        raise InvalidInput("body: required (JSONL, one job per line)")
     report = jsonl_import(actor=actor(request), text=text, skip_bad_lines=skipBadLines)
     return {
         "imported": report["imported"],

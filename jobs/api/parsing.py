@@ -8,12 +8,13 @@ of a database error later.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from django.http import HttpRequest
 from ninja.parser import Parser
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from jobs.api.errors import BodyError
 
@@ -57,6 +58,19 @@ def _no_nul(value: str) -> str:
     return value
 
 
+# RFC 3339, what OpenAPI's "date-time" means: date, time with seconds, and a zone.
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})")
+
+
+def _rfc3339(value: Any) -> Any:
+    """Times come as RFC 3339 text; pydantic alone would also take "0.5" as a Unix time."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an ISO 8601 time with a zone, e.g. 2025-01-31T12:00:00Z")
+    return value
+
+
 def _utc(value: datetime) -> datetime:
     """An aware UTC time (naive means UTC); refuses times that overflow when converted."""
     try:
@@ -65,5 +79,6 @@ def _utc(value: datetime) -> datetime:
         raise ValueError("time out of range") from None
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
-Time = Annotated[datetime, AfterValidator(_utc)]
+# The pattern documents the NUL rule in the OpenAPI document; _no_nul enforces it with a clear message.
+Text = Annotated[str, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": "^[^\\u0000]*$"})]
+Time = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_utc)]

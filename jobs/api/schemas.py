@@ -245,7 +245,7 @@ class EnabledOut(Schema):
 
 class ClearAllIn(Input):
     reason: Text = Field(min_length=1, max_length=2000)
-    confirm: Text = Field(max_length=100, description='must be exactly "clear all jobs"')
+    confirm: Literal["clear all jobs"] = Field(description='the typed confirmation, exactly "clear all jobs"')
 
 
 # Events and audit
@@ -341,10 +341,17 @@ class DlqPatch(Input):
 
 
 class ConfigPatchIn(Input):
-    queue: QueuePatch | None = None
-    worker: WorkerPatch | None = None
-    approval: ApprovalPatch | None = None
-    dlq: DlqPatch | None = None
+    """Some of the jobs.json sections; at least one."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"anyOf": [{"required": [name]} for name in ("queue", "worker", "approval", "dlq")]},
+    )
+
+    queue: QueuePatch = None  # type: ignore[assignment]  # absent, never null
+    worker: WorkerPatch = None  # type: ignore[assignment]
+    approval: ApprovalPatch = None  # type: ignore[assignment]
+    dlq: DlqPatch = None  # type: ignore[assignment]
     reason: Text = Field("", max_length=2000, description="why; kept in the audit entry")
 
 
