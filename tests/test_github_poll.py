@@ -264,6 +264,27 @@ def test_it_reports_a_github_outage_on_force_check_and_changes_nothing(github):
     assert job.status == Status.WAITING_APPROVAL
 
 
+def test_it_answers_the_apis_force_check_and_503_while_github_is_down(github, users):
+    from tests.support.api import Api
+
+    api = Api(users["operator"])
+    down = waiting_job(github, 44)
+    up = waiting_job(github, 45)
+    github.label(44, "approved", by="alice")
+    github.label(45, "approved", by="alice")
+    github.fail(503)
+
+    refused = api.post(f"/api/jobs/{down.id}/check-approval")
+    github.fail(None)
+    GitHubPollState.objects.filter(pk=1).update(backoff_until=None)
+    answered = api.post(f"/api/jobs/{up.id}/check-approval")
+
+    assert refused.status_code == 503 and "GitHub" in refused.content.decode()
+    assert Job.objects.get(id=down.id).status == Status.WAITING_APPROVAL
+    assert answered.status_code == 200
+    assert answered.json() == {"approved": True, "expired": False, "expiresInHours": pytest.approx(24, abs=0.1)}
+
+
 def test_it_says_when_github_is_not_configured_and_does_nothing(settings, redis_client):
     settings.GITHUB_TOKEN = ""
     job, _ = job_submit(actor=Actor.cli("tests"), entrypoint="demo.noop", issue_id="5")
