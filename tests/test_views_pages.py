@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+
 import pytest
 from django.urls import reverse
 
-from jobs.models import Status
+from jobs.models import AuditEntry, Status
 from tests.support.console import login, make_dlq_entry, make_job
 
 PAGES = [
@@ -46,3 +49,61 @@ def test_it_requires_login(client, db):
     response = client.get(reverse("jobs:dashboard"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("login"))
+
+
+PARTIALS = [
+    ("jobs:dashboard", "viewer", 'id="dashboard-live"'),
+    ("jobs:job-list", "viewer", 'id="job-results"'),
+    ("jobs:dlq-list", "viewer", 'id="dlq-entries"'),
+    ("jobs:backpressure", "viewer", 'id="queue-live"'),
+    ("jobs:approval-list", "viewer", 'id="approvals-live"'),
+    ("jobs:worker-list", "viewer", 'id="workers-live"'),
+    ("jobs:event-list", "viewer", 'id="event-rows"'),
+    ("jobs:audit-list", "auditor", 'id="audit-results"'),
+    ("jobs:audit-verify", "auditor", 'id="verification"'),
+]
+
+
+@pytest.mark.parametrize(("name", "role", "marker"), PARTIALS)
+def test_it_renders_only_the_region_for_htmx(client, users, data, name, role, marker):
+    response = login(client, users[role]).get(reverse(name), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert marker in response.text
+    assert "<html" not in response.text and "<nav" not in response.text
+
+
+def test_it_gives_every_hx_get_link_an_href(client, users, data):
+    login(client, users["admin"])
+    for name, _, _ in PAGES:
+        html = client.get(reverse(name)).text
+        for tag in re.findall(r"<a\b[^>]*\bhx-get=[^>]*>", html):
+            assert "href=" in tag, f"{name}: {tag}"
+
+
+POST_ONLY = [
+    ("jobs:jobs-cancel", []),
+    ("jobs:job-cancel", [uuid.uuid4()]),
+    ("jobs:job-force-fail", [uuid.uuid4()]),
+    ("jobs:job-approve", [uuid.uuid4()]),
+    ("jobs:job-reject", [uuid.uuid4()]),
+    ("jobs:job-check-approval", [uuid.uuid4()]),
+    ("jobs:dlq-retry", [uuid.uuid4()]),
+    ("jobs:dlq-retry-group", ["abc"]),
+    ("jobs:dlq-retry-all", []),
+    ("jobs:dlq-clear", []),
+    ("jobs:dlq-clean-expired", []),
+    ("jobs:queue-cancel-low-priority", []),
+    ("jobs:capacity-update", []),
+    ("jobs:worker-set-enabled", []),
+    ("jobs:emergency-force-fail-running", []),
+    ("jobs:emergency-clear-all", []),
+    ("jobs:emergency-disable", []),
+    ("jobs:config-update", []),
+]
+
+
+@pytest.mark.parametrize(("name", "args"), POST_ONLY)
+def test_it_refuses_get_on_each_action(client, users, name, args):
+    before = AuditEntry.objects.count()
+    assert login(client, users["admin"]).get(reverse(name, args=args)).status_code == 405
+    assert AuditEntry.objects.count() == before

@@ -1,0 +1,79 @@
+"""The approvals page: issue links, expiry, approve / reject, force check, own jobs."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from jobs.models import AuditEntry, Status
+from jobs.views.approvals import issue_url
+from tests.support.console import login, make_job
+
+
+def test_it_links_issues_on_github_and_on_enterprise(settings):
+    settings.GITHUB_REPO = "acme/ops"
+    settings.GITHUB_API_URL = "https://api.github.com"
+    assert issue_url("42") == "https://github.com/acme/ops/issues/42"
+    settings.GITHUB_API_URL = "https://ghe.acme.internal/api/v3"
+    assert issue_url("#7") == "https://ghe.acme.internal/acme/ops/issues/7"
+    settings.GITHUB_REPO = ""
+    assert issue_url("7") == ""
+
+
+def test_it_lists_waiting_and_expiring_jobs(client, users, settings):
+    settings.GITHUB_REPO = "acme/ops"
+    soon = make_job(
+        status=Status.WAITING_APPROVAL, issue_id="5", approval_expires_at=timezone.now() + timedelta(minutes=20)
+    )
+    later = make_job(status=Status.WAITING_APPROVAL, issue_id="6")
+    response = login(client, users["viewer"]).get(reverse("jobs:approval-list"))
+    assert [job.id for job in response.context["waiting"]] == [soon.id, later.id]
+    assert [job.id for job in response.context["expiring"]] == [soon.id]
+    assert 'href="https://github.com/acme/ops/issues/6"' in response.text
+    assert "Expiring within 1 h" in response.text
+
+
+def test_it_approves_and_rejects(client, users):
+    first = make_job(status=Status.WAITING_APPROVAL, issue_id="1", submitted_by="operator")
+    second = make_job(status=Status.WAITING_APPROVAL, issue_id="2", submitted_by="operator")
+    login(client, users["approver"])
+    client.post(reverse("jobs:job-approve", args=[first.id]))
+    assert client.post(reverse("jobs:job-reject", args=[second.id])).status_code == 400  # reason required
+    client.post(reverse("jobs:job-reject", args=[second.id]), {"reason": "wrong region"})
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.status, first.approved_by) == (Status.QUEUED, "approver")
+    assert (second.status, second.status_reason) == (Status.CANCELED, "Rejected: wrong region")
+
+
+def test_it_refuses_an_approver_their_own_job(client, users):
+    job = make_job(status=Status.WAITING_APPROVAL, issue_id="3", submitted_by="approver")
+    login(client, users["approver"])
+    assert "your job" in client.get(reverse("jobs:approval-list")).text  # no Approve button
+    response = client.post(reverse("jobs:job-approve", args=[job.id]))
+    assert response.status_code == 403
+    job.refresh_from_db()
+    assert job.status == Status.WAITING_APPROVAL
+    denied = AuditEntry.objects.latest("id")
+    assert (denied.action, denied.outcome) == ("job.approve", "denied")
+
+
+def test_it_force_checks_and_reports(client, users):
+    job = make_job(status=Status.WAITING_APPROVAL, issue_id="4")
+    response = login(client, users["operator"]).post(reverse("jobs:job-check-approval", args=[job.id]), follow=True)
+    assert f"Job {job.id}: not approved yet; expires in" in response.text
+
+
+def test_it_answers_409_when_the_job_no_longer_waits(client, users):
+    job = make_job(status=Status.QUEUED)
+    response = login(client, users["approver"]).post(reverse("jobs:job-approve", args=[job.id]))
+    assert response.status_code == 409
+    assert "not waiting for approval" in response.text
+
+
+@pytest.mark.parametrize("role", ["viewer", "approver"])
+def test_it_says_what_to_do_when_nothing_waits(client, users, role):
+    assert "No job is waiting for approval." in login(client, users[role]).get(reverse("jobs:approval-list")).text

@@ -1,0 +1,66 @@
+"""The dashboard: Key Metrics levels at the runbook's thresholds, counts, throughput."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from jobs.models import Event, Status
+from jobs.views.dashboard import key_metrics
+from tests.support.console import login, make_dlq_entry, make_job
+
+
+def _health(utilization=0.0, dlq=0, backpressure=False, uptime=0, running=True):
+    return {
+        "data": {
+            "jobs": {
+                "queue": {"utilizationPercent": utilization, "dlq": dlq, "backpressureActive": backpressure},
+                "worker": {"uptimeMs": uptime, "running": running},
+            }
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("health", "levels"),
+    [
+        (_health(69.9, 0, False, 1), ["healthy", "healthy", "healthy", "healthy"]),
+        (_health(70, 1, False, 1), ["warning", "warning", "healthy", "healthy"]),
+        (_health(90, 10, False, 1), ["warning", "warning", "healthy", "healthy"]),
+        (_health(90.1, 11, True, 0), ["critical", "critical", "critical", "critical"]),
+        (_health(10, 0, False, 5000, running=False), ["healthy", "healthy", "healthy", "critical"]),
+    ],
+)
+def test_it_colours_key_metrics_at_the_runbook_thresholds(health, levels):
+    assert [m["level"] for m in key_metrics(health)] == levels
+
+
+def test_it_links_each_metric_to_the_page_that_helps():
+    urls = [m["url"] for m in key_metrics(_health())]
+    assert urls == [
+        reverse("jobs:backpressure"),
+        reverse("jobs:dlq-list"),
+        reverse("jobs:backpressure"),
+        reverse("jobs:worker-list"),
+    ]
+
+
+def test_it_shows_counts_and_throughput(client, users):
+    for status in (Status.QUEUED, Status.QUEUED, Status.RUNNING):
+        make_job(status=status)
+    make_dlq_entry()
+    now = timezone.now()
+    for _ in range(4):
+        Event.objects.create(type="job:succeeded", created_at=now)
+    Event.objects.create(type="job:failed", created_at=now)
+    response = login(client, users["viewer"]).get(reverse("jobs:dashboard"))
+    assert response.context["store"]["queued"] == 2
+    assert response.context["chart"]["total"] == 5
+    assert response.context["chart"]["bars"][-1]["succeeded"] == 4
+    assert 'class="ok"' in response.text and 'class="fail"' in response.text
+    assert 'data-poll="5000"' in response.text  # refreshes while visible (static/console/console.js)
+
+
+def test_it_says_what_to_do_before_any_job_ran(client, users):
+    assert "No jobs finished in the last hour." in login(client, users["viewer"]).get(reverse("jobs:dashboard")).text
