@@ -240,6 +240,27 @@ def test_it_never_approves_on_github_errors_and_backs_off(github, outage):
     assert GitHubPollState.objects.get(pk=1).backoff_until is None
 
 
+def test_it_delivers_the_expiry_comment_once_github_is_back(github):
+    job = waiting_job(github, 46)
+    expire(job)
+    github.fail(502)
+
+    approvals_poll()
+
+    job.refresh_from_db()
+    assert job.status == Status.FAILED
+    assert (github.issues[46].comments, github.issues[46].state) == ([], "open")
+    assert watcher_status()["pendingWrites"] == 1
+
+    github.fail(None)
+    GitHubPollState.objects.filter(pk=1).update(backoff_until=None)
+    approvals_poll(force=True)
+
+    assert github.issues[46].state == "closed"
+    assert len(github.issues[46].comments) == 1
+    assert watcher_status()["pendingWrites"] == 0
+
+
 def test_it_backs_off_exponentially(github):
     waiting_job(github, 42)
     github.fail(503)
