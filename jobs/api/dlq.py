@@ -18,6 +18,7 @@ from jobs.api.schemas import (
     OperationStartedOut,
     OptionalReasonIn,
     ReasonIn,
+    RemovedExportOut,
     RemovedOut,
     RetriedOut,
     errors,
@@ -64,7 +65,7 @@ def dlq_retry_all(request: HttpRequest, payload: OptionalReasonIn | None = None)
     return Status(202, {"operation": operation_to_dict(operation)})
 
 
-@router.post("/dlq/clear", response={200: RemovedOut, **errors(400)})
+@router.post("/dlq/clear", response={200: RemovedExportOut, **errors(400)})
 def dlq_clear(request: HttpRequest, payload: ReasonIn):
     """Take every entry out of the DLQ (admin), after a JSONL export; the jobs stay failed."""
     outcome = dlq.dlq_clear(actor=actor(request), reason=payload.reason)

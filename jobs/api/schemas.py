@@ -174,7 +174,10 @@ class FailedOut(Schema):
 
 class RemovedOut(Schema):
     removed: int
-    export: str | None = None
+
+
+class RemovedExportOut(RemovedOut):
+    export: str = Field(description="the JSONL export written before removing, on the server")
 
 
 # DLQ and background operations

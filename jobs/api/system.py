@@ -18,7 +18,7 @@ from jobs.api.schemas import (
     HealthOut,
     QueueStatsOut,
     ReasonIn,
-    RemovedOut,
+    RemovedExportOut,
     StoreStatsOut,
     WorkersOut,
     errors,
@@ -102,7 +102,7 @@ def emergency_force_fail_running(request: HttpRequest, payload: ReasonIn):
     return {"failed": jobs.jobs_force_fail_running(actor=actor(request), reason=payload.reason)}
 
 
-@router.post("/emergency/clear-all", response={200: RemovedOut, **errors(400)})
+@router.post("/emergency/clear-all", response={200: RemovedExportOut, **errors(400)})
 def emergency_clear_all(request: HttpRequest, payload: ClearAllIn):
     """Emergency (admin): delete every job after writing them to a JSONL export."""
     outcome = jobs.jobs_clear_all(actor=actor(request), reason=payload.reason, confirm=payload.confirm)
