@@ -134,6 +134,8 @@ def test_it_force_checks_approved_expired_and_still_waiting_jobs(github):
     assert check(waiting) == {"approved": False, "expired": False, "expiresInHours": pytest.approx(24, abs=0.1)}
     approved.refresh_from_db()
     assert (approved.status, approved.approved_by) == (Status.QUEUED, "github:alice")
+    approvals_poll()
+    assert [c["body"] for c in github.issues[11].comments] == [f"Job `{approved.id}` approved by @alice and queued."]
 
 
 def test_it_lists_expiring_jobs_and_warns_on_their_issue(github):

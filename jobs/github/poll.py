@@ -213,10 +213,8 @@ def _approve(job_id, login: str, reason: str) -> int:
     except (ServiceError, PermissionDenied) as exc:  # no longer waiting: approved or canceled meanwhile
         logger.info("job %s not approved from GitHub: %s", job_id, exc)
         return 0
-    if job.status != Status.QUEUED:  # expired inside job_approve: expiry wins
-        return 0
-    outbox_add(job=job, kind=GitHubOutbox.Kind.APPROVED, payload={"by": login})
-    return 1
+    # Expired inside job_approve: expiry wins. The approval comment is the source's on_approved_by_label.
+    return int(job.status == Status.QUEUED)
 
 
 def _flag_expiring(cfg) -> None:

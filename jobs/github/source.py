@@ -272,6 +272,10 @@ class GitHubApprovalSource:
     def on_approved_in_console(self, job: Job, actor: Actor) -> None:
         outbox_add(job=job, kind=GitHubOutbox.Kind.LABEL, payload={"by": actor.name})
 
+    def on_approved_by_label(self, job: Job, actor: Actor) -> None:
+        login = actor.name.removeprefix("github:")
+        outbox_add(job=job, kind=GitHubOutbox.Kind.APPROVED, payload={"by": login})
+
 
 def github_approval_source() -> GitHubApprovalSource | None:
     """The GitHub source, or None when GITHUB_TOKEN / GITHUB_REPO are not set."""

@@ -40,6 +40,9 @@ class ApprovalSource(Protocol):
     def on_approved_in_console(self, job: Job, actor: Actor) -> None:
         """Called after commit when an approver approved in the console (label the issue)."""
 
+    def on_approved_by_label(self, job: Job, actor: Actor) -> None:
+        """Called after commit when the issue's label approved the job (comment on the issue)."""
+
 
 class NoApprovalSource:
     """Used when GitHub is not configured: only console approvals exist."""
@@ -51,6 +54,9 @@ class NoApprovalSource:
         pass
 
     def on_approved_in_console(self, job: Job, actor: Actor) -> None:
+        pass
+
+    def on_approved_by_label(self, job: Job, actor: Actor) -> None:
         pass
 
 
@@ -166,6 +172,8 @@ def job_approve(*, actor: Actor, job_id, reason: str = "") -> Job:
         publish_after_commit([job.id])
         if actor.source != "github":
             transaction.on_commit(lambda: _notify(approval_source().on_approved_in_console, job, actor))
+        else:
+            transaction.on_commit(lambda: _notify(approval_source().on_approved_by_label, job, actor))
     return job
 
 
