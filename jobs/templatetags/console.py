@@ -63,6 +63,18 @@ def duration_ms(value: int | float | None) -> str:
 
 
 @register.filter
+def timedelta_text(value: timedelta | None) -> str:
+    """A lockout or TTL length in words: '15 minutes', '2 hours'."""
+    if not value:
+        return ""
+    minutes = round(value.total_seconds() / 60)
+    if minutes % 60 == 0 and minutes >= 60:
+        hours = minutes // 60
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+@register.filter
 def pretty_json(value: Any) -> str:
     if value is None or value == "":
         return ""
