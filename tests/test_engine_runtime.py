@@ -12,7 +12,7 @@ from jobs.services.config import config_get, config_update
 from jobs.services.execution import TIMEOUT_ERROR
 from jobs.services.jobs import job_submit
 from jobs.services.system import worker_set_enabled
-from tests.support.processes import wait_for
+from tests.support.processes import process_env, wait_for
 
 pytestmark = pytest.mark.workers
 
@@ -52,10 +52,12 @@ def test_it_stops_admissions_while_disabled_and_resumes_in_priority_order_when_e
     submitted = [
         job_submit(actor=cli, entrypoint="demo.noop", params={"n": n}, priority=p)[0] for n, p in enumerate(priorities)
     ]
-    workers(1)
-    beat()
+    # A long re-publish interval: resuming must not wait for the reconciler's lost-message sweep.
+    slow_sweep = process_env(JOBS_REPUBLISH_SECONDS="120")
+    workers(1, env=slow_sweep)
+    beat(env=slow_sweep)
     wait_for(lambda: WorkerHeartbeat.objects.exists(), timeout=20, message="the worker announced itself")
-    time.sleep(2.5)  # wake-ups arrive and several reconciler rounds pass: nothing may start
+    time.sleep(2.5)  # the wake-ups arrive and several reconciler rounds pass: nothing may start
 
     assert Job.objects.filter(status=Status.QUEUED).count() == len(submitted)
     assert not Event.objects.filter(type="job:started").exists()
@@ -64,7 +66,7 @@ def test_it_stops_admissions_while_disabled_and_resumes_in_priority_order_when_e
     worker_set_enabled(actor=cli, enabled=True, reason="maintenance over")
     wait_for(
         lambda: Job.objects.filter(status=Status.SUCCEEDED).count() == len(submitted),
-        timeout=30,
+        timeout=15,
         message="every job ran after enabling",
     )
     rank = {"critical": 0, "high": 1, "normal": 2, "low": 3}

@@ -68,6 +68,10 @@ def job_claim_next(*, worker: str) -> Job | None:
         _lock_admission()
         cfg = config_get()
         if not cfg.worker.enabled:
+            # This wake-up admits nothing and is gone: hand the due jobs back to the
+            # outbox, so that enabling publishes them at once (reconcile), instead of
+            # after the lost-message sweep (JOBS_REPUBLISH_SECONDS).
+            Job.objects.due(now).filter(published_at__isnull=False).update(published_at=None)
             return None
         if Job.objects.running().count() >= cfg.queue.maxConcurrent:
             return None
