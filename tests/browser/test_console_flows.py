@@ -8,6 +8,8 @@ violation (see tests/support/browser.py).
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -127,3 +129,35 @@ def test_it_force_fails_running_jobs_as_admin(console_page, workers, cli):
     assert DLQEntry.objects.filter(job__in=jobs).count() == 2
     audit = see_in_audit_trail(console_page, "emergency.force_fail_running", "admin")
     expect(audit.locator("#audit-results")).to_contain_text("2 jobs")
+
+
+HIDE = """() => {
+  Object.defineProperty(document, "visibilityState", {configurable: true, get: () => "hidden"});
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+SHOW = """() => {
+  Object.defineProperty(document, "visibilityState", {configurable: true, get: () => "visible"});
+  document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
+def test_it_refreshes_the_dashboard_while_visible_and_stops_while_hidden(console_page):
+    page = console_page("viewer")
+    polls: list[str] = []
+    page.on(
+        "request",
+        lambda r: polls.append(r.url) if r.headers.get("hx-request") and urlsplit(r.url).path == "/" else None,
+    )
+    page.goto("/")
+    queued = page.locator('a.count[href$="status=queued"] .n')
+    expect(queued).to_have_text("0")
+    make_job()
+    expect(queued).to_have_text("1", timeout=8_000)  # refreshed by polling, no reload
+    page.evaluate(HIDE)
+    page.wait_for_timeout(300)
+    seen = len(polls)
+    page.wait_for_timeout(6_000)
+    assert len(polls) == seen, "polled while hidden"
+    page.evaluate(SHOW)
+    page.wait_for_timeout(500)
+    assert len(polls) == seen + 1, "did not refresh at once when visible again"
