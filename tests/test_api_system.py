@@ -226,3 +226,10 @@ def test_it_refuses_configuration_changes_to_an_operator(api):
 def test_it_answers_405_to_a_wrong_method(api):
     assert api("admin").client.delete("/api/config").status_code == 405
     assert api("admin").get("/api/dlq/clear").status_code == 405
+
+
+def test_it_answers_an_unknown_api_path_with_a_json_404(api):
+    response = api("viewer").get("/api/no-such-thing")
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "no API endpoint at /api/no-such-thing"

@@ -7,12 +7,14 @@ through a service, which authorizes it and writes its audit entry.
 
 from __future__ import annotations
 
-from ninja import NinjaAPI
+from django.http import HttpRequest
+from ninja import NinjaAPI, Router
 
 from jobs.api import dlq, feeds, jobs, system
 from jobs.api.auth import API_AUTH, docs_auth
 from jobs.api.errors import install_error_handlers
 from jobs.api.parsing import StrictJsonParser
+from jobs.services.errors import NotFound
 
 api = NinjaAPI(
     title="Jobs Console API",
@@ -31,3 +33,16 @@ api.add_router("", jobs.router)
 api.add_router("", dlq.router)
 api.add_router("", feeds.router)
 api.add_router("", system.router)
+
+
+# Last, so that it only takes what no router above answers.
+fallback = Router()
+
+
+@fallback.api_operation(["GET", "POST", "PUT", "PATCH", "DELETE"], "/{path:path}", include_in_schema=False)
+def unknown(request: HttpRequest, path: str):
+    """Any other path under /api/: a 404 in the API's error shape, not the site's HTML page."""
+    raise NotFound(f"no API endpoint at /api/{path}")
+
+
+api.add_router("", fallback)
