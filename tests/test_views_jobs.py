@@ -112,6 +112,12 @@ def test_it_answers_htmx_errors_with_only_the_message(client, users):
     )
     assert response.status_code == 409
     assert response.text.strip().startswith('<div class="error-box"')
+    assert (response["HX-Retarget"], response["HX-Reswap"]) == ("#htmx-error", "innerHTML")
+
+
+def test_it_renders_the_whole_page_to_restore_history(viewer):
+    headers = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    assert "<nav" in viewer.get(reverse("jobs:job-list"), headers=headers).text
 
 
 def test_it_redirects_htmx_actions_on_the_client(client, users):

@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django_htmx.http import HttpResponseClientRedirect
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from jobs.services.audit import Actor, authorize
@@ -42,7 +42,9 @@ def acting(request: HtmxHttpRequest, perm: str, *, action: str, object_type: str
 
 def page(request: HtmxHttpRequest, template: str, context: dict[str, Any], *, partial: str, status: int = 200):
     """The whole page, or only its ``partial`` region when htmx asks for it."""
-    name = f"{template}#{partial}" if request.htmx and not request.htmx.boosted else template
+    # A history restore (back button) needs the whole page, not the region.
+    region = request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request
+    name = f"{template}#{partial}" if region else template
     return TemplateResponse(request, name, context, status=status)
 
 
@@ -75,6 +77,9 @@ def service_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
             safe = url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()})
             context = {"message": exc.message, "status": exc.status, "back": referer if safe else ""}
             response = page(request, "error.html", context, partial="message", status=exc.status)
+            if request.htmx:
+                # Shown above the page, so the region the request aimed at stays in place.
+                reswap(retarget(response, "#htmx-error"), "innerHTML")
             if retry_after := getattr(exc, "retry_after", None):
                 response["Retry-After"] = str(retry_after)
             return response

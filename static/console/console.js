@@ -26,6 +26,12 @@
   }
 
   setInterval(function () { tick(false); }, 250);
+
+  // A new request clears the message an earlier one left (see service_errors in jobs/views/common.py).
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const box = document.getElementById("htmx-error");
+    if (box && !event.detail.elt.hasAttribute("data-poll")) box.replaceChildren();
+  });
   document.addEventListener("visibilitychange", function () { tick(true); });
 
   // A bulk action's submit button counts the selection and stays off while none is selected.

@@ -8,6 +8,7 @@ violation (see tests/support/browser.py).
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 import pytest
@@ -161,3 +162,21 @@ def test_it_refreshes_the_dashboard_while_visible_and_stops_while_hidden(console
     page.evaluate(SHOW)
     page.wait_for_timeout(500)
     assert len(polls) == seen + 1, "did not refresh at once when visible again"
+
+
+def test_it_filters_selects_and_cancels_jobs_in_bulk(console_page):
+    queued = [make_job(entrypoint="demo.sleep") for _ in range(3)]
+    make_job(status=Status.SUCCEEDED)
+    page = console_page("operator")
+    page.goto("/jobs/")
+    expect(page.locator("#job-results tbody tr")).to_have_count(4)
+    page.select_option("#id_status", "queued")  # htmx swaps the results and pushes the URL
+    expect(page.locator("#job-results tbody tr")).to_have_count(3)
+    expect(page).to_have_url(re.compile(r"status=queued"))
+    page.check("input[data-select-all=bulk-cancel]")
+    expect(page.locator("[data-selected-count=bulk-cancel]")).to_have_text("3")
+    page.fill("#bulk-reason", "submitted twice")
+    page.get_by_role("button", name="Cancel selected").click()
+    expect(page.locator(".flash-success")).to_contain_text("Canceled 3 job(s).")
+    assert set(Job.objects.filter(id__in=[j.id for j in queued]).values_list("status", flat=True)) == {"canceled"}
+    see_in_audit_trail(console_page, "jobs.cancel", "operator")
