@@ -50,7 +50,7 @@ def test_it_attempts_a_failing_job_max_attempts_times_with_backoff_then_dead_let
     retrying = [e for e in events if e.type == "job:retrying"]
     started = [e for e in events if e.type == "job:started"]
     delays = [(datetime.fromisoformat(e.data["nextAttemptAt"]) - e.created_at).total_seconds() for e in retrying]
-    assert delays[0] == pytest.approx(0.3, abs=0.05) and delays[1] == pytest.approx(0.6, abs=0.05)
+    assert delays[0] == pytest.approx(0.3, abs=0.1) and delays[1] == pytest.approx(0.6, abs=0.1)
     for retry, next_start in zip(retrying, started[1:], strict=True):
         assert next_start.created_at >= datetime.fromisoformat(retry.data["nextAttemptAt"])
     dlq_event = events[-1]
