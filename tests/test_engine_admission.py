@@ -128,6 +128,35 @@ def test_it_creates_one_job_when_the_same_job_key_is_submitted_concurrently(role
     assert Job.objects.count() == 1
 
 
+@pytest.mark.django_db(transaction=True)
+def test_it_holds_the_backpressure_threshold_when_submissions_race(roles, cli):
+    configure(cli, queue={"maxQueueSize": 10, "backpressureThreshold": 80})
+    for n in range(6):
+        job_submit(actor=cli, entrypoint="demo.noop", params={"n": n})
+    barrier = threading.Barrier(10)
+    accepted, refused = [], []
+
+    def submit(n: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            job_submit(actor=cli, entrypoint="demo.noop", params={"racer": n})
+            accepted.append(n)
+        except Backpressure:
+            refused.append(n)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    # 8 queued jobs are 80 %: two of the ten get in, eight are refused.
+    assert (len(accepted), len(refused)) == (2, 8)
+    assert Job.objects.queued().count() == 8
+
+
 @pytest.mark.workers
 def test_it_never_runs_more_than_max_concurrent_jobs_across_three_workers(workers, beat, cli):
     """3 worker processes, maxConcurrent 2, 210 jobs: sampled, running never exceeds 2."""

@@ -105,8 +105,8 @@ def dlq_retry(*, actor: Actor, job_id, reason: str = "") -> Job:
     from jobs.services.jobs import ensure_room_in_queue
 
     authorize(actor, "jobs.retry_job", action="dlq.retry", object_type="job", object_ids=[job_id])
-    ensure_room_in_queue()
     with transaction.atomic():
+        ensure_room_in_queue()
         new = _retry_entry(job_id)
         if new is None:
             raise NotFound(f"job {job_id} is not in the DLQ")
@@ -130,8 +130,8 @@ def dlq_retry_batch(*, actor: Actor, job_ids: list, reason: str = "", action: st
     from jobs.services.jobs import ensure_room_in_queue
 
     authorize(actor, "jobs.retry_job", action=action, object_type="job", object_ids=job_ids)
-    ensure_room_in_queue()
     with transaction.atomic():
+        ensure_room_in_queue()
         pairs = []
         for job_id in job_ids:
             new = _retry_entry(job_id)

@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from jobs import entrypoints
@@ -64,9 +64,24 @@ def _validated_submission(
     }
 
 
+# Key of the transaction-level advisory lock that makes "is there room?" and the
+# insert of the queued job one step (any constant unique to this purpose).
+QUEUE_ROOM_LOCK = 0x4A4F4253
+
+
 def ensure_room_in_queue(cfg=None) -> None:
-    """Refuse (429) while backpressure is active, as DESIGN.md asks."""
+    """Refuse (429) while backpressure is active, as DESIGN.md asks.
+
+    Call it inside the transaction that inserts the job: it first takes a lock held
+    until that transaction ends, so concurrent submissions cannot all see room and
+    together overshoot the threshold (and maxQueueSize). Every submission already
+    serialises on the audit chain's head row, so the lock costs no extra throughput.
+    SQLite needs no lock: its write transactions are IMMEDIATE, one at a time.
+    """
     cfg = cfg or config_get()
+    if connection.in_atomic_block and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [QUEUE_ROOM_LOCK])
     queued = Job.objects.queued().count()  # index-only; no GROUP BY on the submit path
     utilization = utilization_percent(queued, cfg.queue.maxQueueSize)
     if utilization >= cfg.queue.backpressureThreshold:
@@ -97,7 +112,6 @@ def job_submit(
     existing = Job.objects.active().filter(job_key=fields["job_key"]).first()
     if existing is not None:
         return existing, False
-    ensure_room_in_queue(cfg)
     now = timezone.now()
     waits = bool(fields["issue_id"])
     job = Job(
@@ -112,6 +126,7 @@ def job_submit(
     )
     try:
         with transaction.atomic():
+            ensure_room_in_queue(cfg)
             job.save(force_insert=True)
             event_emit("job:submitted", job=job, entrypoint=job.entrypoint, priority=job.priority_label)
             if waits:
