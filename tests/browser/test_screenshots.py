@@ -145,7 +145,7 @@ def test_it_takes_a_screenshot_of_every_page(browser, live_server, users, settin
     for url, name, ready in shots:
         page.goto(url)
         expect(page.locator(ready).first).to_be_visible()
-        screenshot(page, name)
+        screenshot(page, name, full_page=name == "job-detail")
     dark = open_page(browser, live_server.url, color_scheme="dark")
     sign_in(dark, "operator")
     for url, name in (
