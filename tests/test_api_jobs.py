@@ -360,3 +360,10 @@ def test_it_refuses_an_import_body_that_is_not_utf8(api):
 
     assert response.status_code == 400
     assert response.json()["error"].startswith("body")
+
+
+def test_it_refuses_a_query_parameter_given_twice(api):
+    response = api("viewer").client.get("/api/jobs?limit=1&limit=500")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "limit: given more than once"

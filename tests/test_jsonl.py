@@ -110,6 +110,8 @@ def test_it_refuses_a_file_with_a_broken_line_naming_that_line_and_writes_nothin
         (line(lastError="a\u0000b"), "lastError"),
         ("[1, 2]", "JSON object"),
         ('{"id": NaN}', "NaN"),
+        (line(createdAt="0001-01-01T00:00:00+14:00"), "createdAt"),
+        ("[" * 100_000, "not valid JSON"),
     ],
 )
 def test_it_names_the_field_of_each_kind_of_bad_line(cli, bad, expected):
@@ -180,3 +182,11 @@ def test_it_exports_jobs_in_the_runbook_field_names(cli):
 
     by_id = {row["id"]: row for row in rows}
     assert by_id[str(made["queued"].id)] == job_to_dict(made["queued"])
+
+
+def test_it_refuses_a_file_of_nothing_but_bad_lines_even_when_skipping(cli):
+    with pytest.raises(InvalidInput) as refused:
+        jsonl_import(actor=cli, text="{}\nnot json\n", skip_bad_lines=True)
+
+    assert [item["line"] for item in refused.value.detail["lines"]] == [1, 2]
+    assert not AuditEntry.objects.filter(action="jobs.import").exists()

@@ -7,6 +7,8 @@ through a service, which authorizes it and writes its audit entry.
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.http import HttpRequest
 from ninja import NinjaAPI, Router
 
@@ -14,7 +16,7 @@ from jobs.api import dlq, feeds, jobs, system
 from jobs.api.auth import API_AUTH, docs_auth
 from jobs.api.errors import install_error_handlers
 from jobs.api.parsing import StrictJsonParser
-from jobs.services.errors import NotFound
+from jobs.services.errors import InvalidInput, NotFound
 
 api = NinjaAPI(
     title="Jobs Console API",
@@ -28,6 +30,22 @@ api = NinjaAPI(
     parser=StrictJsonParser(),
 )
 install_error_handlers(api)
+
+
+def single_valued_query(view):
+    """?limit=1&limit=500 is ambiguous (django would take the last): refuse it, naming the parameter."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        for key, values in request.GET.lists():
+            if len(values) > 1:
+                raise InvalidInput(f"{key}: given more than once")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+api.add_decorator(single_valued_query)
 
 api.add_router("", jobs.router)
 api.add_router("", dlq.router)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from django.db import transaction
@@ -59,6 +59,18 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def _storable_time(value: datetime) -> datetime:
+    """A time PostgreSQL and Python can both hold, in UTC (an offset can push year 1 to year 0)."""
+    try:
+        value = value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValueError("time out of range") from None
+    if not 1970 <= value.year <= 9000:
+        raise ValueError("time out of range (years 1970 to 9000)")
+    return value
+
+
+Time = Annotated[AwareDatetime, AfterValidator(_storable_time)]
 Text = Annotated[str, AfterValidator(_no_nul)]
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_no_nul)]
 User = Annotated[str, Field(max_length=150), AfterValidator(_no_nul)]
@@ -69,7 +81,7 @@ class DlqLine(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     reason: Text
-    addedAt: AwareDatetime | None = None
+    addedAt: Time | None = None
     attempts: StrictInt | None = Field(None, ge=0)
     lastError: Text | None = None
     fingerprint: Annotated[str, Field(max_length=16)] | None = None
@@ -83,7 +95,7 @@ class JobLine(BaseModel):
     id: Name
     entrypoint: Name
     status: Literal["waiting_approval", "queued", "running", "succeeded", "failed", "canceled"]
-    createdAt: AwareDatetime
+    createdAt: Time
     jobKey: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_no_nul)] | None = None
     params: Annotated[dict[str, Any], AfterValidator(_no_nul)] | None = None
     priority: Literal["critical", "high", "normal", "low"] = "normal"
@@ -92,10 +104,10 @@ class JobLine(BaseModel):
     lastError: Text | None = None
     result: Json = None
     issueId: Annotated[str, Field(max_length=200), AfterValidator(_no_nul)] | None = None
-    approvalExpiresAt: AwareDatetime | None = None
-    updatedAt: AwareDatetime | None = None
-    startedAt: AwareDatetime | None = None
-    completedAt: AwareDatetime | None = None
+    approvalExpiresAt: Time | None = None
+    updatedAt: Time | None = None
+    startedAt: Time | None = None
+    completedAt: Time | None = None
     retriedFrom: Name | None = None
     submittedBy: User | None = None
     statusReason: Text | None = None
@@ -117,6 +129,8 @@ def _parse_line(text: str) -> JobLine:
         data = json.loads(text, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:
+        raise ValueError("not valid JSON (nested too deeply)") from None
     if not isinstance(data, dict):
         raise ValueError("must be a JSON object (one job per line)")
     try:
@@ -189,9 +203,11 @@ def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> di
     bad: list[tuple[int, str]] = []
     parsed: dict[uuid.UUID, tuple[int, JobLine]] = {}
     repeats = 0
+    lines_seen = 0
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        lines_seen += 1
         try:
             row = _parse_line(line)
         except ValueError as exc:
@@ -210,14 +226,15 @@ def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> di
         jobs = {key: _job_from(row, cfg=cfg, now=now) for key, (_, row) in candidates.items()}
         bad.extend(_active_key_conflicts(jobs, candidates))
         bad.sort()
-        if bad and not skip_bad_lines:
+        bad_lines = {n for n, _ in bad}
+        # Skipping bad lines still needs one good line: a file of nothing but errors is refused.
+        if bad and (not skip_bad_lines or len(bad_lines) == lines_seen):
             listed = "; ".join(f"line {n}: {error}" for n, error in bad[:MESSAGE_LINES])
             more = f" (and {len(bad) - MESSAGE_LINES} more)" if len(bad) > MESSAGE_LINES else ""
             raise InvalidInput(
                 f"{len(bad)} bad line(s), nothing imported: {listed}{more}",
                 {"lines": [{"line": n, "error": error} for n, error in bad]},
             )
-        bad_lines = {n for n, _ in bad}
         to_create = [job for key, job in jobs.items() if candidates[key][0] not in bad_lines]
         known = existing | {job.id for job in to_create}
         for job in to_create:
