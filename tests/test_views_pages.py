@@ -107,3 +107,16 @@ def test_it_refuses_get_on_each_action(client, users, name, args):
     before = AuditEntry.objects.count()
     assert login(client, users["admin"]).get(reverse(name, args=args)).status_code == 405
     assert AuditEntry.objects.count() == before
+
+
+def test_it_sends_a_strict_csp_and_gives_every_script_the_nonce(client, users, data):
+    response = login(client, users["admin"]).get(reverse("jobs:dashboard"))
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self' 'nonce-" in policy and "style-src 'self'" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    nonce = re.search(r"'nonce-([^']+)'", policy).group(1)
+    scripts = re.findall(r"<script\b[^>]*>", response.text)
+    assert len(scripts) >= 2  # htmx from django-htmx, and the console's own
+    assert all(f'nonce="{nonce}"' in tag and "src=" in tag for tag in scripts)
+    assert '"includeIndicatorStyles": false' in response.text and '"allowEval": false' in response.text
+    assert " hx-on" not in response.text and "hx-vars" not in response.text
