@@ -190,3 +190,17 @@ def test_it_refuses_a_file_of_nothing_but_bad_lines_even_when_skipping(cli):
 
     assert [item["line"] for item in refused.value.detail["lines"]] == [1, 2]
     assert not AuditEntry.objects.filter(action="jobs.import").exists()
+
+
+def test_it_moves_jobs_with_the_export_and_import_commands(cli, tmp_path, capsys):
+    from django.core.management import call_command
+
+    made = jobs_in_every_state(cli)
+    path = tmp_path / "jobs.jsonl"
+    call_command("jobs", "export-jsonl", str(path))
+    jobs_clear_all(actor=cli, reason="move", confirm="clear all jobs")
+
+    call_command("jobs", "import-jsonl", str(path))
+
+    assert f"imported {len(made)} jobs, 0 already present, 0 bad lines skipped" in capsys.readouterr().out
+    assert set(Job.objects.values_list("id", flat=True)) == {job.id for job in made.values()}
