@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, expect
 
-from jobs.models import BackgroundOperation, DLQEntry, Job, Priority, Status
+from jobs.models import BackgroundOperation, DLQEntry, Event, Job, Priority, Status
 from jobs.services.config import config_update
 from jobs.services.jobs import job_submit
 from tests.support.browser import screenshot
@@ -180,3 +180,15 @@ def test_it_filters_selects_and_cancels_jobs_in_bulk(console_page):
     expect(page.locator(".flash-success")).to_contain_text("Canceled 3 job(s).")
     assert set(Job.objects.filter(id__in=[j.id for j in queued]).values_list("status", flat=True)) == {"canceled"}
     see_in_audit_trail(console_page, "jobs.cancel", "operator")
+
+
+def test_it_adds_new_events_to_the_live_feed(console_page):
+    page = console_page("viewer")
+    page.goto("/events/")
+    expect(page.locator("#events-empty")).to_contain_text("No events yet.")
+    first = Event.objects.create(type="job:submitted", data={"entrypoint": "demo.noop"})
+    expect(page.locator(f'#event-rows tr[data-event="{first.id}"]')).to_be_visible(timeout=8_000)
+    expect(page.locator("#events-empty")).to_be_empty()
+    second = Event.objects.create(type="job:failed", data={"error": "boom"})
+    expect(page.locator("#event-rows tr").first).to_have_attribute("data-event", str(second.id), timeout=8_000)
+    expect(page.locator("#event-rows tr")).to_have_count(2)  # each event once
