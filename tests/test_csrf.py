@@ -7,39 +7,12 @@ there) and /github/webhook (authenticated by its HMAC signature, not a session).
 
 from __future__ import annotations
 
-import re
-import uuid
-
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
-from django.urls.resolvers import RoutePattern
+
+from tests.support.console import all_paths
 
 EXCLUDED_PREFIXES = ("api/", "github/webhook")
-SAMPLES = {"uuid": str(uuid.uuid4()), "int": "1", "str": "x", "slug": "x", "path": "x"}
-
-
-def _route(pattern) -> str:
-    if isinstance(pattern, RoutePattern):
-        return re.sub(r"<(?:(\w+):)?\w+>", lambda m: SAMPLES[m.group(1) or "str"], str(pattern))
-    text = str(pattern.regex.pattern).lstrip("^").rstrip("$").replace("\\Z", "")
-    text = re.sub(r"\(\?P<\w+>[^)]*\)", "1", text)
-    return text.replace("\\", "")
-
-
-def all_paths(resolver: URLResolver | None = None, prefix: str = "") -> list[str]:
-    resolver = resolver or get_resolver()
-    paths = []
-    for entry in resolver.url_patterns:
-        path = prefix + _route(entry.pattern)
-        if isinstance(entry, URLResolver):
-            paths.extend(all_paths(entry, path))
-        elif isinstance(entry, URLPattern) and "(" not in path:
-            # A regex the sample values could not fill (none in this project) would show here.
-            paths.append(path)
-    return sorted(set(paths))
-
-
 PATHS = [path for path in all_paths() if not path.startswith(EXCLUDED_PREFIXES)]
 
 

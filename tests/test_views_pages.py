@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 
 from jobs.models import AuditEntry, Status
-from tests.support.console import login, make_dlq_entry, make_job
+from tests.support.console import all_paths, login, make_dlq_entry, make_job
 
 PAGES = [
     ("jobs:dashboard", "viewer", "Key metrics"),
@@ -120,3 +120,16 @@ def test_it_sends_a_strict_csp_and_gives_every_script_the_nonce(client, users, d
     assert all(f'nonce="{nonce}"' in tag and "src=" in tag for tag in scripts)
     assert '"includeIndicatorStyles": false' in response.text and '"allowEval": false' in response.text
     assert " hx-on" not in response.text and "hx-vars" not in response.text
+
+
+CONSOLE_PATHS = [
+    p for p in all_paths() if not p.startswith(("api/", "github/", "login/", "logout/", "django-admin/", "metrics"))
+]
+
+
+@pytest.mark.parametrize("path", CONSOLE_PATHS)
+def test_it_sends_anonymous_visitors_to_the_login_page(client, db, path):
+    for method in (client.get, client.post):
+        response = method(f"/{path}")
+        assert response.status_code == 302, path
+        assert response["Location"].startswith(reverse("login"))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import timedelta
 from typing import Any
 
 from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls.resolvers import RoutePattern
 from django.utils import timezone
 
 from jobs.models import DLQEntry, Event, Job, Priority, Status, WorkerHeartbeat
@@ -111,3 +114,28 @@ def login(client: Client, user) -> Client:
     # form itself is tested with real POSTs in test_views_auth.py.
     client.force_login(user)
     return client
+
+
+SAMPLES = {"uuid": str(uuid.uuid4()), "int": "1", "str": "x", "slug": "x", "path": "x"}
+
+
+def _route(pattern) -> str:
+    if isinstance(pattern, RoutePattern):
+        return re.sub(r"<(?:(\w+):)?\w+>", lambda m: SAMPLES[m.group(1) or "str"], str(pattern))
+    text = str(pattern.regex.pattern).lstrip("^").rstrip("$").replace("\\Z", "")
+    text = re.sub(r"\(\?P<\w+>[^)]*\)", "1", text)
+    return text.replace("\\", "")
+
+
+def all_paths(resolver: URLResolver | None = None, prefix: str = "") -> list[str]:
+    """Every path of the URL conf, converters filled with sample values (no leading slash)."""
+    resolver = resolver or get_resolver()
+    paths = []
+    for entry in resolver.url_patterns:
+        path = prefix + _route(entry.pattern)
+        if isinstance(entry, URLResolver):
+            paths.extend(all_paths(entry, path))
+        elif isinstance(entry, URLPattern) and "(" not in path:
+            # A regex the sample values could not fill (none in this project) would show here.
+            paths.append(path)
+    return sorted(set(paths))
