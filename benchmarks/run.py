@@ -8,7 +8,8 @@ DATABASE_URL's. For each worker count it submits N demo.noop jobs through the
 service (timing each call: that is the submit latency, commit and publish to
 Redis included), starts that many `celery worker --pool solo` processes, and
 measures throughput as N / (last completion - first start), from the jobs' own
-timestamps, so worker start-up is not counted.
+timestamps, so worker start-up is not counted. Then the same with N/5 jobs that
+sleep 0.1 s, where the work, not admission, dominates.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ def stop_workers(processes: list[subprocess.Popen]) -> None:
             process.wait(timeout=10)
 
 
-def run_once(workers: int, jobs: int, env: dict[str, str], log_dir: Path) -> dict[str, float]:
+def run_once(
+    workers: int, jobs: int, env: dict[str, str], log_dir: Path, entrypoint: str = "demo.noop", params=None
+) -> dict[str, float]:
     import redis
     from django.db.models import Max, Min
 
@@ -90,7 +93,7 @@ def run_once(workers: int, jobs: int, env: dict[str, str], log_dir: Path) -> dic
     latencies = []
     for n in range(jobs):
         started = time.perf_counter()
-        job_submit(actor=actor, entrypoint="demo.noop", params={"run": workers, "n": n})
+        job_submit(actor=actor, entrypoint=entrypoint, params={**(params or {}), "run": workers, "n": n})
         latencies.append((time.perf_counter() - started) * 1000)
 
     processes = start_workers(workers, env, log_dir)
@@ -152,6 +155,13 @@ def main() -> int:
             f"({args.jobs} jobs in {result['seconds']:.2f} s; {result['used']} process(es) ran jobs)"
         )
     print(f"  3 workers / 1 worker throughput ratio: {results[1]['rate'] / results[0]['rate']:.2f}")
+    # The same comparison when jobs do some work (0.1 s each): admission is no longer the bottleneck.
+    sleepers = max(args.jobs // 5, 10)
+    slow = [run_once(count, sleepers, env, log_dir, "demo.sleep", {"seconds": 0.1}) for count in (1, 3)]
+    print(f"{sleepers} demo.sleep jobs of 0.1 s per run:")
+    for result in slow:
+        print(f"  {result['workers']} worker(s): {result['rate']:7.1f} jobs/s ({result['seconds']:.2f} s)")
+    print(f"  3 workers / 1 worker throughput ratio: {slow[1]['rate'] / slow[0]['rate']:.2f}")
     latencies = results[0]["latencies"] + results[1]["latencies"]
     print(
         f"submit latency (job_submit: validate, insert, event, audit entry, commit, publish), "
