@@ -64,3 +64,16 @@ def test_it_shows_counts_and_throughput(client, users):
 
 def test_it_says_what_to_do_before_any_job_ran(client, users):
     assert "No jobs finished in the last hour." in login(client, users["viewer"]).get(reverse("jobs:dashboard")).text
+
+
+def test_it_says_when_github_approvals_are_off(client, users, settings):
+    settings.GITHUB_TOKEN = ""
+    response = login(client, users["viewer"]).get(reverse("jobs:dashboard"))
+    assert "GitHub approvals are off: set GITHUB_TOKEN and GITHUB_REPO" in response.text
+
+
+def test_it_says_which_repository_the_watcher_watches(client, users, settings):
+    settings.GITHUB_TOKEN = "t"
+    settings.GITHUB_REPO = "acme/ops"
+    response = login(client, users["viewer"]).get(reverse("jobs:dashboard"))
+    assert "Watching acme/ops; not polled yet." in response.text

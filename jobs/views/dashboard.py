@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from jobs import selectors
+from jobs.github.source import watcher_status
 from jobs.services.config import config_get
 from jobs.views.common import HtmxHttpRequest, page, require_perm
 
@@ -94,5 +95,6 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         "store": health["data"]["jobs"]["store"],
         "metrics": key_metrics(health),
         "chart": throughput_chart(selectors.event_throughput(minutes=60)),
+        "watcher": watcher_status(),
     }
     return page(request, "jobs/dashboard.html", context, partial="live")
