@@ -18,8 +18,7 @@ def pytest_configure(config) -> None:
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith(("postgres://", "postgresql://")):
         raise pytest.UsageError(
-            "The suite runs on PostgreSQL: run it with `make test`, or set DATABASE_URL=postgres://... "
-            f"(got {url!r})"
+            f"The suite runs on PostgreSQL: run it with `make test`, or set DATABASE_URL=postgres://... (got {url!r})"
         )
     if not os.environ.get("REDIS_URL"):
         raise pytest.UsageError("The suite needs Redis: run it with `make test`, or set REDIS_URL=redis://...")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
-from jobs.models import DLQEntry, Event, Job, Status
+from jobs.models import DLQEntry, Event, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_update
 from jobs.services.execution import job_claim_next, job_execute
 from jobs.services.jobs import job_cancel, job_submit
@@ -36,6 +37,22 @@ def test_it_discards_the_outcome_of_a_job_canceled_while_it_ran(cli):
     job.refresh_from_db()
     assert (job.status, job.status_reason, job.result) == (Status.CANCELED, "stop it", None)
     assert not Event.objects.filter(job_id=job.id, type="job:succeeded").exists()
+
+
+@pytest.mark.django_db
+def test_it_keeps_the_slot_of_a_canceled_job_until_its_code_returns(cli):
+    config_update(actor=cli, changes={"queue": {"maxConcurrent": 1}})
+    now = timezone.now()
+    for name in ("w-1", "w-2"):
+        WorkerHeartbeat.objects.create(name=name, hostname="h", pid=1, started_at=now, last_seen=now)
+    first, _ = job_submit(actor=cli, entrypoint="demo.noop", params={"n": 1})
+    second, _ = job_submit(actor=cli, entrypoint="demo.noop", params={"n": 2})
+    claimed = job_claim_next(worker="w-1")
+    job_cancel(actor=cli, job_id=first.id, reason="stop")
+
+    assert job_claim_next(worker="w-2") is None  # the canceled job's code still runs on w-1
+    assert job_execute(claimed, worker="w-1") == "discarded"
+    assert job_claim_next(worker="w-2").id == second.id
 
 
 @pytest.mark.django_db

@@ -35,6 +35,7 @@ from jobs import entrypoints
 from jobs.entrypoints import ApprovalRequired, JobContext
 from jobs.jobsconfig import JobsSettings
 from jobs.models import AdmissionLock, BackgroundOperation, Job, Status, WorkerHeartbeat
+from jobs.selectors import alive_cutoff
 from jobs.services.approvals import approvals_expire_due, job_wait_for_approval
 from jobs.services.config import config_get
 from jobs.services.dlq import dlq_add
@@ -73,7 +74,7 @@ def job_claim_next(*, worker: str) -> Job | None:
             # after the lost-message sweep (JOBS_REPUBLISH_SECONDS).
             Job.objects.due(now).filter(published_at__isnull=False).update(published_at=None)
             return None
-        if Job.objects.running().count() >= cfg.queue.maxConcurrent:
+        if _slots_in_use(worker) >= cfg.queue.maxConcurrent:
             return None
         job = Job.objects.due(now).in_admission_order().select_for_update(skip_locked=True).first()
         if job is None:
@@ -88,6 +89,22 @@ def job_claim_next(*, worker: str) -> Job | None:
         WorkerHeartbeat.objects.filter(name=worker).update(current_job=job.id, last_seen=now)
         event_emit("job:started", job=job, worker=worker, attempt=job.attempts)
     return job
+
+
+def _slots_in_use(claimer: str) -> int:
+    """Running jobs, plus jobs live workers still execute after a cancel or force-fail.
+
+    A canceled job stops counting as running at once, but its code runs on until it
+    returns; its worker's ``current_job`` keeps the slot taken until then. The
+    claimer itself runs nothing while it claims (one job at a time per process).
+    """
+    running = Job.objects.running()
+    lingering = (
+        WorkerHeartbeat.objects.filter(last_seen__gte=alive_cutoff(), current_job__isnull=False)
+        .exclude(name=claimer)
+        .exclude(current_job__in=running.values("id"))
+    )
+    return running.count() + lingering.count()
 
 
 @contextmanager
@@ -138,6 +155,9 @@ def _lock_running(job: Job, worker: str | None) -> Job | None:
     if worker is not None:
         running = running.filter(worker=worker)
     current = running.first()
+    if current is None and worker is not None:
+        # No outcome is applied, so free the slot this worker's run was holding.
+        WorkerHeartbeat.objects.filter(name=worker, current_job=job.id).update(current_job=None)
     if current is None:
         logger.info("outcome of job %s attempt %s discarded: the job moved on meanwhile", job.id, job.attempts)
     return current
@@ -338,9 +358,14 @@ class WorkerRuntime:
         self.current_job = job_id
 
     def beat(self) -> None:
-        """Say we are alive and extend the lease of the job we run."""
+        """Say we are alive and extend the lease of the job we run.
+
+        ``current_job`` is written by admission and by the outcome, in their
+        transactions; the heartbeat never writes it, so it cannot bring back a
+        job that has just finished.
+        """
         now = timezone.now()
-        updated = WorkerHeartbeat.objects.filter(name=self.name).update(last_seen=now, current_job=self.current_job)
+        updated = WorkerHeartbeat.objects.filter(name=self.name).update(last_seen=now)
         if not updated:
             WorkerHeartbeat.objects.update_or_create(
                 name=self.name,

@@ -53,8 +53,9 @@ class ManagedProcess:
         self.argv = argv
         self.log_path = log_path
         self._log = log_path.open("wb")
-        self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+        self.popen = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     @property
     def pid(self) -> int:
@@ -79,8 +80,21 @@ class ManagedProcess:
 
 
 def start_worker(name: str, log_dir: Path, *, env: dict[str, str] | None = None, pool: str = "solo") -> ManagedProcess:
-    argv = [CELERY, "-A", "jobsconsole", "worker", "--pool", pool, "--hostname", f"{name}@%h",
-            "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    argv = [
+        CELERY,
+        "-A",
+        "jobsconsole",
+        "worker",
+        "--pool",
+        pool,
+        "--hostname",
+        f"{name}@%h",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+    ]
     if pool != "solo":
         argv += ["--concurrency", "2"]
     return ManagedProcess(argv, env or process_env(), log_dir / f"{name}.log")
