@@ -8,8 +8,6 @@ from django.http import HttpRequest
 from jobs.pagination import Page, keyset_page, parse_limit
 from jobs.services.audit import Actor
 
-LIMIT_MAX = 500
-
 
 def actor(request: HttpRequest) -> Actor:
     """The caller as services see it; the audit trail records source "api"."""

@@ -64,7 +64,7 @@ def job_list(request: HttpRequest, query: Query[JobListQuery]):
 
 @router.get(
     "/jobs/export.jsonl",
-    response={200: None, 401: errors()[401], 403: errors()[403]},
+    response={200: None, **errors()},
     openapi_extra={
         "responses": {
             200: {
