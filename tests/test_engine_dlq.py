@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import pytest
@@ -11,10 +11,11 @@ from django.db import connection
 
 from jobs.models import AuditEntry, DLQEntry, Event, Job, Status
 from jobs.services.config import config_update
-from jobs.services.dlq import dlq_retry
+from jobs.services.dlq import dlq_retry, dlq_retry_batch
 from jobs.services.errors import NotFound
 from jobs.services.execution import job_claim_next, job_execute
 from jobs.services.jobs import job_submit
+from jobs.services.operations import dlq_retry_all_start, operation_run
 from tests.support.processes import wait_for
 
 
@@ -124,3 +125,32 @@ def test_it_answers_not_found_when_retrying_a_job_that_is_not_in_the_dlq(cli):
     with pytest.raises(NotFound, match="is not in the DLQ"):
         dlq_retry(actor=cli, job_id=job.id)
     assert Job.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_it_retries_a_batch_only_up_to_the_backpressure_threshold(cli):
+    config_update(actor=cli, changes={"queue": {"maxQueueSize": 10, "backpressureThreshold": 50, "maxConcurrent": 50}})
+    dead = [dead_letter(cli, message="boom", n=n) for n in range(8)]
+    for n in range(3):
+        job_submit(actor=cli, entrypoint="demo.noop", params={"n": n})  # 3 of 5 allowed queued
+
+    new_ids = dlq_retry_batch(actor=cli, job_ids=[job.id for job in dead])
+
+    assert len(new_ids) == 2
+    assert Job.objects.queued().count() == 5
+    assert DLQEntry.objects.count() == 6  # the rest wait in the DLQ, none lost
+
+
+@pytest.mark.django_db
+def test_it_retries_only_the_entries_there_when_retry_all_was_asked(cli):
+    config_update(actor=cli, changes={"queue": {"maxConcurrent": 50}})
+    for n in range(3):
+        dead_letter(cli, message="boom", n=n)
+    operation = dlq_retry_all_start(actor=cli, reason="after the outage")
+    late = dead_letter(cli, message="failed after the button was pressed")
+    DLQEntry.objects.filter(job=late).update(added_at=operation.created_at + timedelta(seconds=1))
+
+    finished = operation_run(operation.id)
+
+    assert (finished.state, finished.done, finished.total, finished.result) == ("done", 3, 3, {"retried": 3})
+    assert list(DLQEntry.objects.values_list("job_id", flat=True)) == [late.id]

@@ -126,14 +126,15 @@ def dlq_retry_batch(*, actor: Actor, job_ids: list, reason: str = "", action: st
     """Retry several entries in one transaction and one audit entry; returns the new job ids.
 
     Entries another retry already took are skipped, so each entry is retried once.
+    Only as many as fit below the backpressure threshold are retried; the rest stay.
     """
     from jobs.services.jobs import ensure_room_in_queue
 
     authorize(actor, "jobs.retry_job", action=action, object_type="job", object_ids=job_ids)
     with transaction.atomic():
-        ensure_room_in_queue()
+        room = ensure_room_in_queue(wanted=len(job_ids))
         pairs = []
-        for job_id in job_ids:
+        for job_id in job_ids[:room]:
             new = _retry_entry(job_id)
             if new is not None:
                 pairs.append((str(job_id), str(new.id)))

@@ -69,7 +69,7 @@ def _validated_submission(
 QUEUE_ROOM_LOCK = 0x4A4F4253
 
 
-def ensure_room_in_queue(cfg=None) -> None:
+def ensure_room_in_queue(cfg=None, *, wanted: int = 1) -> int:
     """Refuse (429) while backpressure is active, as DESIGN.md asks.
 
     Call it inside the transaction that inserts the job: it first takes a lock held
@@ -77,6 +77,7 @@ def ensure_room_in_queue(cfg=None) -> None:
     together overshoot the threshold (and maxQueueSize). Every submission already
     serialises on the audit chain's head row, so the lock costs no extra throughput.
     SQLite needs no lock: its write transactions are IMMEDIATE, one at a time.
+    Returns how many of ``wanted`` new jobs fit before the threshold (at least 1).
     """
     cfg = cfg or config_get()
     if connection.in_atomic_block and connection.vendor == "postgresql":
@@ -91,6 +92,12 @@ def ensure_room_in_queue(cfg=None) -> None:
             retry_after=max(1, cfg.worker.retryDelayMs // 1000),
             detail={"utilizationPercent": utilization, "queued": queued},
         )
+    room = 1
+    while (
+        room < wanted and utilization_percent(queued + room, cfg.queue.maxQueueSize) < cfg.queue.backpressureThreshold
+    ):
+        room += 1
+    return room
 
 
 def job_submit(

@@ -6,6 +6,7 @@ import logging
 
 from django.db import transaction
 from django.db.models import F
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from jobs.models import BackgroundOperation, DLQEntry
@@ -82,17 +83,17 @@ def operation_run(operation_id, *, actor: Actor | None = None) -> BackgroundOper
     params = operation.params
     actor = actor or _requester(params)
     retried: list[str] = []
+    # Only the entries there when it was asked for: a retried job that fails
+    # again comes back into the DLQ, and must not keep the operation going.
+    entries = _entries(params.get("fingerprint")).filter(added_at__lte=operation.created_at)
     try:
-        while True:
-            batch = list(_entries(params.get("fingerprint")).values_list("job_id", flat=True)[:BATCH_SIZE])
-            if not batch:
-                break
+        while batch := list(entries.values_list("job_id", flat=True)[:BATCH_SIZE]):
             new_ids = dlq_retry_batch(
                 actor=actor, job_ids=batch, reason=params.get("reason", ""), action=operation.kind
             )
             retried.extend(new_ids)
             BackgroundOperation.objects.filter(id=operation.id).update(
-                done=F("done") + len(batch), updated_at=timezone.now()
+                done=Greatest(F("total") - entries.count(), 0), updated_at=timezone.now()
             )
         state, error = BackgroundOperation.State.DONE, ""
     except Backpressure as exc:
