@@ -61,6 +61,21 @@ def users(make_user) -> dict:
 
 
 @pytest.fixture
+def api(users):
+    """api("operator") -> an API client holding a bearer token of that role's user."""
+    from tests.support.api import Api
+
+    clients = {}
+
+    def as_role(role: str):
+        if role not in clients:
+            clients[role] = Api(users[role])
+        return clients[role]
+
+    return as_role
+
+
+@pytest.fixture
 def cli() -> Actor:
     return Actor.cli("tests")
 

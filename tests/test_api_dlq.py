@@ -11,20 +11,8 @@ from django.utils import timezone
 from jobs.models import BackgroundOperation, DLQEntry, Job, Status
 from jobs.services.config import config_update
 from jobs.services.jobs import job_force_fail, job_submit
-from tests.support.api import Api, last_audit
+from tests.support.api import last_audit
 from tests.support.processes import wait_for
-
-
-@pytest.fixture
-def api(users):
-    cache = {}
-
-    def as_role(role: str) -> Api:
-        if role not in cache:
-            cache[role] = Api(users[role])
-        return cache[role]
-
-    return as_role
 
 
 def dead(cli, n: int = 1, *, entrypoint: str = "demo.noop", reason: str = "broken") -> list[Job]:

@@ -11,21 +11,8 @@ from django.utils import timezone
 
 from jobs.models import AuditEntry, Event, Job
 from jobs.services.jobs import job_submit
-from tests.support.api import Api
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(users):
-    cache = {}
-
-    def as_role(role: str) -> Api:
-        if role not in cache:
-            cache[role] = Api(users[role])
-        return cache[role]
-
-    return as_role
 
 
 def test_it_lists_jobs_waiting_for_approval_and_those_expiring(api, cli):

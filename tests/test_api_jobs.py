@@ -11,22 +11,9 @@ from jobs.models import AuditEntry, Job, Status
 from jobs.services.config import config_update
 from jobs.services.jobs import job_submit
 from jobs.services.jsonl import imported_id
-from tests.support.api import Api, jobs_in_every_state, last_audit
+from tests.support.api import jobs_in_every_state, last_audit
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(users):
-    """api("operator") -> an Api client holding a token of that role's user."""
-    cache = {}
-
-    def as_role(role: str) -> Api:
-        if role not in cache:
-            cache[role] = Api(users[role])
-        return cache[role]
-
-    return as_role
 
 
 def submit(cli, **fields):

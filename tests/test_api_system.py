@@ -11,21 +11,9 @@ from jobs.models import DLQEntry, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_get, config_update
 from jobs.services.execution import job_claim_next
 from jobs.services.jobs import job_submit
-from tests.support.api import Api, last_audit
+from tests.support.api import last_audit
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(users):
-    cache = {}
-
-    def as_role(role: str) -> Api:
-        if role not in cache:
-            cache[role] = Api(users[role])
-        return cache[role]
-
-    return as_role
 
 
 def submit(cli, n: int, **fields) -> Job:

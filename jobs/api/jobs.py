@@ -162,7 +162,7 @@ def job_reject(request: HttpRequest, id: UUID, payload: ReasonIn):
     return job_to_dict(approvals.job_reject(actor=actor(request), job_id=id, reason=payload.reason))
 
 
-@router.post("/jobs/{id}/check-approval", response={200: ApprovalCheckOut, **errors(400, 404, 409)})
+@router.post("/jobs/{id}/check-approval", response={200: ApprovalCheckOut, **errors(400, 404, 409, 503)})
 def job_check_approval(request: HttpRequest, id: UUID):
     """The runbook's forceCheck: expiry first, then the approval label."""
     return approvals.approval_force_check(actor=actor(request), job_id=id)

@@ -22,7 +22,7 @@ from jobs.github.client import GitHubClient, GitHubError, RateLimited
 from jobs.models import GitHubOutbox, GitHubPollState, Job
 from jobs.services.audit import Actor
 from jobs.services.config import config_get
-from jobs.services.errors import ServiceError
+from jobs.services.errors import Unavailable
 
 logger = logging.getLogger("jobs.github")
 
@@ -41,10 +41,9 @@ fragment IssueApproval on Issue {
 """
 
 
-class GitHubUnavailableError(ServiceError):
+class GitHubUnavailableError(Unavailable):
     """A force check could not ask GitHub (down, slow, rate limited, backing off)."""
 
-    status = 503
     code = "github_unavailable"
 
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from jobs.models import Job, Status
 from jobs.representations import job_snapshot
-from jobs.services.audit import Actor, audit_record, authorize, deny
+from jobs.services.audit import Actor, audit_job_change, authorize, deny
 from jobs.services.config import config_get
 from jobs.services.errors import Conflict
 from jobs.services.events import event_emit
@@ -160,15 +160,7 @@ def job_approve(*, actor: Actor, job_id, reason: str = "") -> Job:
             update_fields=["status", "approved_by", "approved_at", "next_attempt_at", "published_at", "updated_at"]
         )
         event_emit("job:approved", job=job, by=actor.name, source=actor.source)
-        audit_record(
-            actor,
-            action=action,
-            object_type="job",
-            object_ids=[job.id],
-            reason=reason,
-            before=before,
-            after=job_snapshot(job),
-        )
+        audit_job_change(actor, action=action, job=job, before=before, reason=reason)
         publish_after_commit([job.id])
         if actor.source != "github":
             transaction.on_commit(lambda: _notify(approval_source().on_approved_in_console, job, actor))
@@ -191,15 +183,7 @@ def job_reject(*, actor: Actor, job_id, reason: str) -> Job:
         before = job_snapshot(job)
         _mark_final(job, Status.CANCELED, reason=f"Rejected: {reason}")
         event_emit("job:canceled", job=job, reason=f"Rejected: {reason}", by=actor.name)
-        audit_record(
-            actor,
-            action=action,
-            object_type="job",
-            object_ids=[job.id],
-            reason=reason,
-            before=before,
-            after=job_snapshot(job),
-        )
+        audit_job_change(actor, action=action, job=job, before=before, reason=reason)
     return job
 
 
@@ -213,15 +197,7 @@ def _expire_locked(job: Job, *, actor: Actor, now=None) -> bool:
     before = job_snapshot(job)
     _mark_final(job, Status.FAILED, error=EXPIRED_ERROR)
     event_emit("job:expired", job=job, issueId=job.issue_id, expiredAt=job.approval_expires_at.isoformat())
-    audit_record(
-        actor,
-        action="job.expire",
-        object_type="job",
-        object_ids=[job.id],
-        reason=EXPIRED_ERROR,
-        before=before,
-        after=job_snapshot(job),
-    )
+    audit_job_change(actor, action="job.expire", job=job, before=before, reason=EXPIRED_ERROR)
     transaction.on_commit(lambda: _notify(approval_source().on_expired, job))
     return True
 

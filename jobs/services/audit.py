@@ -159,6 +159,21 @@ def audit_record(
     return entry
 
 
+def audit_job_change(actor: Actor, *, action: str, job, before: dict[str, Any], reason: str = "") -> AuditEntry:
+    """One entry for a change to one job: its status, attempts and error before and after."""
+    from jobs.representations import job_snapshot
+
+    return audit_record(
+        actor,
+        action=action,
+        object_type="job",
+        object_ids=[job.id],
+        reason=reason,
+        before=before,
+        after=job_snapshot(job),
+    )
+
+
 @dataclass(frozen=True)
 class ChainReport:
     checked: int

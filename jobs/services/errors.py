@@ -30,6 +30,13 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class Unavailable(ServiceError):
+    """An outside service (GitHub) could not be asked; nothing changed. Try again later."""
+
+    status = 503
+    code = "unavailable"
+
+
 class Backpressure(ServiceError):
     """The queue is at its backpressure threshold; try again later."""
 

@@ -14,7 +14,7 @@ from jobs import entrypoints
 from jobs.models import ACTIVE_STATUSES, DLQEntry, Job, Priority, Status
 from jobs.representations import job_snapshot
 from jobs.selectors import utilization_percent
-from jobs.services.audit import Actor, audit_record, authorize
+from jobs.services.audit import Actor, audit_job_change, audit_record, authorize
 from jobs.services.config import config_get
 from jobs.services.dlq import dlq_add
 from jobs.services.errors import Backpressure, Conflict, InvalidInput, NotFound
@@ -175,15 +175,7 @@ def job_cancel(*, actor: Actor, job_id, reason: str) -> Job:
         before = job_snapshot(job)
         _mark_final(job, Status.CANCELED, reason=reason)
         event_emit("job:canceled", job=job, reason=reason, by=actor.name)
-        audit_record(
-            actor,
-            action="job.cancel",
-            object_type="job",
-            object_ids=[job.id],
-            reason=reason,
-            before=before,
-            after=job_snapshot(job),
-        )
+        audit_job_change(actor, action="job.cancel", job=job, before=before, reason=reason)
     return job
 
 
@@ -251,15 +243,7 @@ def job_force_fail(*, actor: Actor, job_id, reason: str) -> Job:
             raise Conflict(f"job {job.id} is already {job.status}")
         before = job_snapshot(job)
         _force_fail_locked([job], reason)
-        audit_record(
-            actor,
-            action="job.force_fail",
-            object_type="job",
-            object_ids=[job.id],
-            reason=reason,
-            before=before,
-            after=job_snapshot(job),
-        )
+        audit_job_change(actor, action="job.force_fail", job=job, before=before, reason=reason)
     return job
 
 

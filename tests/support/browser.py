@@ -49,10 +49,12 @@ document.addEventListener("securitypolicyviolation", (e) => {
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser() -> Iterator[Browser]:
-    # Playwright's sync API keeps an event loop in the test thread; the ORM calls
-    # tests make between browser steps are still synchronous, so Django may allow them.
+    # Playwright's sync API runs an event loop in the test thread while it is open;
+    # the ORM calls tests make between browser steps are still synchronous, so Django
+    # may allow them. One browser per test: the loop, and that permission, end with
+    # the test instead of leaking into every test after the first browser test.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     try:
