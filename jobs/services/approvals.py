@@ -8,7 +8,6 @@ Where approvals come from (GitHub labels) is behind ``approval_source``.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any, Protocol
 
 from django.core.exceptions import ValidationError
@@ -18,7 +17,6 @@ from django.utils import timezone
 from jobs.models import Job, Status
 from jobs.representations import job_snapshot
 from jobs.services.audit import Actor, audit_job_change, authorize, deny
-from jobs.services.config import config_get
 from jobs.services.errors import Conflict
 from jobs.services.events import event_emit
 from jobs.services.publishing import publish_after_commit
@@ -67,44 +65,6 @@ def approval_source() -> ApprovalSource:
     except ImportError:
         return NoApprovalSource()
     return github_approval_source() or NoApprovalSource()
-
-
-def job_wait_for_approval(job: Job, *, worker: str, issue_id: str) -> str:
-    """An entry point asked for approval mid-run: running -> waiting_approval.
-
-    The run does not count as a failed attempt.
-    """
-    from jobs.services.execution import _lock_running
-
-    cfg = config_get()
-    with transaction.atomic():
-        current = _lock_running(job, worker)
-        if current is None:
-            return "discarded"
-        now = timezone.now()
-        current.status = Status.WAITING_APPROVAL
-        current.issue_id = issue_id
-        current.approval_expires_at = now + timedelta(hours=cfg.approval.defaultTtlHours)
-        current.attempts = max(current.attempts - 1, 0)
-        current.worker = ""
-        current.lease_expires_at = None
-        current.updated_at = now
-        current.save(
-            update_fields=[
-                "status",
-                "issue_id",
-                "approval_expires_at",
-                "attempts",
-                "worker",
-                "lease_expires_at",
-                "updated_at",
-            ]
-        )
-        from jobs.services.execution import _count_outcome
-
-        _count_outcome(worker, succeeded=True)
-        event_emit("job:waiting_approval", job=current, issueId=issue_id)
-    return Status.WAITING_APPROVAL
 
 
 def _lock_waiting(job_id) -> Job:

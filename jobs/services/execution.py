@@ -36,7 +36,7 @@ from jobs.entrypoints import ApprovalRequired, JobContext
 from jobs.jobsconfig import JobsSettings
 from jobs.models import AdmissionLock, BackgroundOperation, Job, Status, WorkerHeartbeat
 from jobs.selectors import alive_cutoff
-from jobs.services.approvals import approvals_expire_due, job_wait_for_approval
+from jobs.services.approvals import approvals_expire_due
 from jobs.services.config import config_get
 from jobs.services.dlq import dlq_add
 from jobs.services.events import event_emit
@@ -185,6 +185,40 @@ def job_succeed(job: Job, *, worker: str, result: Any) -> str:
         _count_outcome(worker, succeeded=True)
         event_emit("job:succeeded", job=current, attempt=current.attempts)
     return Status.SUCCEEDED
+
+
+def job_wait_for_approval(job: Job, *, worker: str, issue_id: str) -> str:
+    """An entry point asked for approval mid-run: running -> waiting_approval.
+
+    The run does not count as a failed attempt.
+    """
+    cfg = config_get()
+    with transaction.atomic():
+        current = _lock_running(job, worker)
+        if current is None:
+            return "discarded"
+        now = timezone.now()
+        current.status = Status.WAITING_APPROVAL
+        current.issue_id = issue_id
+        current.approval_expires_at = now + timedelta(hours=cfg.approval.defaultTtlHours)
+        current.attempts = max(current.attempts - 1, 0)
+        current.worker = ""
+        current.lease_expires_at = None
+        current.updated_at = now
+        current.save(
+            update_fields=[
+                "status",
+                "issue_id",
+                "approval_expires_at",
+                "attempts",
+                "worker",
+                "lease_expires_at",
+                "updated_at",
+            ]
+        )
+        _count_outcome(worker, succeeded=True)
+        event_emit("job:waiting_approval", job=current, issueId=issue_id)
+    return Status.WAITING_APPROVAL
 
 
 def backoff_seconds(cfg: JobsSettings, attempts: int) -> float:

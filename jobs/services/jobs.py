@@ -158,6 +158,14 @@ def get_job_for_update(job_id) -> Job:
         raise NotFound(f"job {job_id} not found") from None
 
 
+def _lock_active(job_id) -> Job:
+    """Lock a job that has not ended yet; 409 when it has. Call inside a transaction."""
+    job = get_job_for_update(job_id)
+    if job.is_final:
+        raise Conflict(f"job {job.id} is already {job.status}")
+    return job
+
+
 def _require_reason(reason: Any) -> str:
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput("reason: required")
@@ -169,9 +177,7 @@ def job_cancel(*, actor: Actor, job_id, reason: str) -> Job:
     authorize(actor, "jobs.cancel_job", action="job.cancel", object_type="job", object_ids=[job_id])
     reason = _require_reason(reason)
     with transaction.atomic():
-        job = get_job_for_update(job_id)
-        if job.is_final:
-            raise Conflict(f"job {job.id} is already {job.status}")
+        job = _lock_active(job_id)
         before = job_snapshot(job)
         _mark_final(job, Status.CANCELED, reason=reason)
         event_emit("job:canceled", job=job, reason=reason, by=actor.name)
@@ -238,9 +244,7 @@ def job_force_fail(*, actor: Actor, job_id, reason: str) -> Job:
     authorize(actor, "jobs.force_fail_job", action="job.force_fail", object_type="job", object_ids=[job_id])
     reason = _require_reason(reason)
     with transaction.atomic():
-        job = get_job_for_update(job_id)
-        if job.is_final:
-            raise Conflict(f"job {job.id} is already {job.status}")
+        job = _lock_active(job_id)
         before = job_snapshot(job)
         _force_fail_locked([job], reason)
         audit_job_change(actor, action="job.force_fail", job=job, before=before, reason=reason)
