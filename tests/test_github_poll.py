@@ -178,12 +178,68 @@ def test_it_asks_only_for_changes_after_the_first_poll(github):
     github.label(77, "approved", by="alice")
     third = approvals_poll(force=True)
 
-    # first: the change marker + 2 GraphQL batches of 100; second: one 304;
-    # third: marker, issues changed since, 1 GraphQL query, labeler's permission, comment
-    assert (first["requests"], second["requests"], third["requests"]) == (3, 1, 5)
+    # first: the change marker + 2 GraphQL batches of 100; second: one 304 + the rolling
+    # re-read of the 100 issues checked longest ago (1 GraphQL query); third: marker,
+    # issues changed since, 1 GraphQL query (the changed one + 99 rolling), labeler's
+    # permission, comment
+    assert (first["requests"], second["requests"], third["requests"]) == (3, 2, 5)
     assert github.count(status=304) == 1
     assert third["approved"] == 1
     assert Job.objects.get(issue_id="77").approved_by == "github:alice"
+
+
+def test_it_sees_a_label_that_did_not_move_the_issues_updated_at(github):
+    github.without.add("bump")  # the change marker stays as it was
+    job = waiting_job(github, 9)
+    approvals_poll()
+    github.label(9, "approved", by="alice")
+
+    report = approvals_poll(force=True)
+
+    job.refresh_from_db()
+    assert (report["approved"], job.status, job.approved_by) == (1, Status.QUEUED, "github:alice")
+
+
+def test_it_reads_a_github_without_graphql_over_rest_and_still_names_the_labeler(github):
+    github.without.add("graphql")
+    job = waiting_job(github, 11)
+    other = waiting_job(github, 12)
+    github.label(11, "lgtm", by="alice")
+
+    report = approvals_poll()
+
+    job.refresh_from_db()
+    other.refresh_from_db()
+    assert (report["approved"], job.status, job.approved_by) == (1, Status.QUEUED, "github:alice")
+    assert other.status == Status.WAITING_APPROVAL
+    assert github.count(method="GET", path_prefix=f"/repos/{REPO}/issues/11/events") == 1
+
+
+def test_it_still_refuses_a_known_labeler_without_write_access_over_rest(github):
+    github.without.add("graphql")
+    job = waiting_job(github, 13)
+    github.label(13, "approved", by="mallory")
+
+    assert approvals_poll()["approved"] == 0
+    job.refresh_from_db()
+    assert job.status == Status.WAITING_APPROVAL
+
+
+def test_it_approves_by_label_on_a_github_that_cannot_say_who_labeled(github):
+    github.without.update({"graphql", "events", "list"})
+    job = waiting_job(github, 14)
+    github.label(14, "Approved", by="alice")
+
+    report = approvals_poll()
+    unlabeled = check(waiting_job(github, 15))
+    assert (unlabeled["approved"], unlabeled["expired"]) == (False, False)
+
+    job.refresh_from_db()
+    assert (report["approved"], report.get("error"), job.status) == (1, None, Status.QUEUED)
+    assert job.approved_by == "github:unknown-labeler"
+    assert AuditEntry.objects.filter(action="job.approve", actor="github:unknown-labeler").count() == 1
+    approvals_poll(force=True)  # delivers the approval comment
+    assert any("approved by its approval label" in c["body"] for c in github.issues[14].comments)
 
 
 def test_it_checks_a_newly_waiting_job_even_when_no_issue_changed(github):

@@ -20,12 +20,16 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
 USER_AGENT = "jobs-console-approval-watcher"
+# Answers that mean "this API does not offer that" (a GitHub-compatible server
+# without GraphQL or issue events): the watcher falls back instead of backing off.
+UNSUPPORTED = frozenset({400, 404, 405, 410, 422, 501})
 
 
 class GitHubError(Exception):
@@ -134,7 +138,7 @@ class GitHubClient:
             status == 403 and (headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers)
         ):
             raise RateLimited(f"{method} {path or target}: rate limited ({status})", until=self._retry_at(headers))
-        if status >= 500:
+        if status >= 500 and status != HTTPStatus.NOT_IMPLEMENTED:  # 501: this API lacks it; no retry helps
             raise GitHubUnavailable(f"{method} {path or target}: GitHub answered {status}")
         if status >= 400:
             raise GitHubRefused(f"{method} {path or target}: GitHub answered {status} {_message(raw)}", status=status)
@@ -178,7 +182,8 @@ class GitHubClient:
         if any(isinstance(e, dict) and e.get("type") == "RATE_LIMITED" for e in serious):
             raise RateLimited("GraphQL: rate limited", until=self._retry_at(resp.headers))
         if serious or not isinstance(resp.data.get("data"), dict):
-            raise GitHubUnavailable(f"GraphQL: {_message(json.dumps(serious).encode())}")
+            # The query itself was refused; callers fall back to REST.
+            raise GitHubRefused(f"GraphQL: {_message(json.dumps(serious).encode())}", status=422)
         return resp.data["data"]
 
     # REST calls the watcher uses
@@ -191,6 +196,26 @@ class GitHubClient:
 
     def add_label(self, number: int, label: str) -> None:
         self.request("POST", f"/repos/{self.repo}/issues/{number}/labels", body={"labels": [label]})
+
+    def issue(self, number: int) -> dict[str, Any] | None:
+        """The REST issue (labels, state), or None when it does not exist."""
+        try:
+            resp = self.request("GET", f"/repos/{self.repo}/issues/{number}")
+        except GitHubRefused as exc:
+            if exc.status in (404, 410):
+                return None
+            raise
+        return resp.data if isinstance(resp.data, dict) else {}
+
+    def issue_events(self, number: int) -> list[dict[str, Any]] | None:
+        """The issue's events (who labeled it), or None when this API does not list them."""
+        try:
+            resp = self.request("GET", f"/repos/{self.repo}/issues/{number}/events?per_page=100")
+        except GitHubRefused as exc:
+            if exc.status in UNSUPPORTED:
+                return None
+            raise
+        return [e for e in resp.data if isinstance(e, dict)] if isinstance(resp.data, list) else None
 
     def permission(self, login: str) -> str:
         """The login's permission on the repository: admin, maintain, write, triage, read or none."""

@@ -33,8 +33,9 @@ from django.db import connection
 from django.utils import timezone
 
 from jobs import selectors
-from jobs.github.client import GitHubClient, GitHubError, GitHubRefused
+from jobs.github.client import UNSUPPORTED, GitHubClient, GitHubError, GitHubRefused
 from jobs.github.source import (
+    UNKNOWN_LABELER,
     approval_labels,
     approver_of,
     blocked_until,
@@ -55,6 +56,7 @@ logger = logging.getLogger("jobs.github")
 
 _LOCK_KEY = 0x6A6F6273  # one poll at a time across workers ("jobs")
 MAX_WRITE_ATTEMPTS = 10
+ROLLING_RECHECK = 100  # a poll re-reads checked issues, oldest first, up to a full GraphQL query
 MAX_CHANGE_PAGES = 3  # beyond 300 changed issues, re-reading every waiting issue is cheaper
 # A full re-read now and then, in case an update ever slips past the change list.
 FULL_CHECK_EVERY = timedelta(hours=1)
@@ -139,7 +141,10 @@ def _check_waiting(client: GitHubClient, state: GitHubPollState, cfg) -> int:
         return 0
     now = timezone.now()
     changed, etag, watermark = _repository_changed(client, state.issues_etag)
-    checked = set(state.checked_issues or []) & set(by_issue)
+    # Oldest check first: each poll also re-reads some of them (filling its last GraphQL
+    # query), so a label change the change marker missed is still seen within N/100 polls.
+    order = [n for n in (state.checked_issues or []) if n in by_issue]
+    checked = set(order)
     unseen = set(by_issue) - checked
     full = False
     if not changed:
@@ -152,6 +157,8 @@ def _check_waiting(client: GitHubClient, state: GitHubPollState, cfg) -> int:
             to_check, full = set(by_issue), True
         else:
             to_check = (recent & set(by_issue)) | unseen
+    room = -len(to_check) % ROLLING_RECHECK if to_check else ROLLING_RECHECK
+    to_check |= set([n for n in order if n not in to_check][:room])
     approved = 0
     if to_check:
         issues = issues_fetch(client, sorted(to_check))
@@ -168,7 +175,7 @@ def _check_waiting(client: GitHubClient, state: GitHubPollState, cfg) -> int:
     update: dict[str, Any] = {
         "issues_etag": etag or state.issues_etag,
         "issues_watermark": watermark or state.issues_watermark,
-        "checked_issues": sorted(checked | to_check),
+        "checked_issues": [n for n in order if n not in to_check] + sorted(to_check),
     }
     if full:
         update["full_check_at"] = now
@@ -181,9 +188,14 @@ def _repository_changed(client: GitHubClient, etag: str) -> tuple[bool, str, str
 
     One request on a fixed URL, so the stored ETag applies; a 304 costs no rate limit.
     """
-    resp = client.request(
-        "GET", f"/repos/{client.repo}/issues?state=all&sort=updated&direction=desc&per_page=1", etag=etag
-    )
+    try:
+        resp = client.request(
+            "GET", f"/repos/{client.repo}/issues?state=all&sort=updated&direction=desc&per_page=1", etag=etag
+        )
+    except GitHubRefused as exc:
+        if exc.status not in UNSUPPORTED:
+            raise
+        return True, "", ""  # no change marker on this API: read every waiting issue
     if resp.status == 304:
         return False, etag, ""
     items = resp.data if isinstance(resp.data, list) else []
@@ -196,10 +208,15 @@ def _changed_since(client: GitHubClient, watermark: str) -> set[int] | None:
     numbers: set[int] = set()
     since = urllib.parse.quote(watermark, safe="")
     for page in range(1, MAX_CHANGE_PAGES + 1):
-        resp = client.request(
-            "GET",
-            f"/repos/{client.repo}/issues?state=all&sort=updated&direction=asc&since={since}&per_page=100&page={page}",
-        )
+        try:
+            resp = client.request(
+                "GET",
+                f"/repos/{client.repo}/issues?state=all&sort=updated&direction=asc&since={since}&per_page=100&page={page}",
+            )
+        except GitHubRefused as exc:
+            if exc.status not in UNSUPPORTED:
+                raise
+            return None
         items = [i for i in (resp.data if isinstance(resp.data, list) else []) if isinstance(i, dict)]
         numbers.update(int(i["number"]) for i in items if isinstance(i.get("number"), int))
         if len(items) < 100:
@@ -232,7 +249,9 @@ def _write(client: GitHubClient, item: GitHubOutbox, labels: list[str]) -> None:
         if not Job.objects.waiting().filter(issue_id__in=_issue_refs(item.issue_number)).exists():
             client.close(item.issue_number)
     elif item.kind == GitHubOutbox.Kind.APPROVED:
-        client.comment(item.issue_number, f"{job_ref} approved by @{item.payload.get('by', '?')} and queued.")
+        by = item.payload.get("by", "")
+        who = f"@{by}" if by and by != UNKNOWN_LABELER else "its approval label"
+        client.comment(item.issue_number, f"{job_ref} approved by {who} and queued.")
     elif item.kind == GitHubOutbox.Kind.LABEL:
         client.add_label(item.issue_number, labels[0])
     elif item.kind == GitHubOutbox.Kind.EXPIRING:

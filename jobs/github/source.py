@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from jobs.github.client import GitHubClient, GitHubError, RateLimited
+from jobs.github.client import UNSUPPORTED, GitHubClient, GitHubError, GitHubRefused, RateLimited
 from jobs.models import GitHubOutbox, GitHubPollState, Job
 from jobs.services.audit import Actor
 from jobs.services.config import config_get
@@ -26,6 +26,7 @@ from jobs.services.errors import Unavailable
 
 logger = logging.getLogger("jobs.github")
 
+UNKNOWN_LABELER = "unknown-labeler"
 BATCH_SIZE = 100  # GitHub's limit of nodes per GraphQL connection, and a sane query size
 MAX_BACKOFF = timedelta(minutes=15)
 
@@ -93,7 +94,46 @@ class IssueApproval:
 
 
 def issues_fetch(client: GitHubClient, numbers: list[int]) -> dict[int, IssueApproval]:
-    """Labels and labelers of ``numbers``: one GraphQL query per 100 issues."""
+    """Labels and labelers of ``numbers``: one GraphQL query per 100 issues.
+
+    A GitHub-compatible API without GraphQL (it refuses the query) is read over
+    REST instead, one request per issue; who labeled is then asked only for
+    issues that carry an approval label (``approver_of``).
+    """
+    try:
+        return _issues_fetch_graphql(client, numbers)
+    except GitHubRefused as exc:
+        if exc.status not in UNSUPPORTED:
+            raise
+        logger.info("GraphQL refused (%s); reading %d issue(s) over REST", exc, len(numbers))
+    return {number: _issue_from_rest(number, client.issue(number)) for number in sorted(set(numbers))}
+
+
+def _issue_from_rest(number: int, data: dict[str, Any] | None) -> IssueApproval:
+    if data is None:
+        return IssueApproval(number=number, found=False)
+    labels = tuple(
+        str(item["name"] if isinstance(item, dict) else item)
+        for item in (data.get("labels") or [])
+        if (isinstance(item, dict) and item.get("name")) or (isinstance(item, str) and item)
+    )
+    return IssueApproval(number=number, found=True, state=str(data.get("state") or ""), labels=labels)
+
+
+def _labelers_from_events(events: list[dict[str, Any]]) -> dict[str, tuple[str, ...]]:
+    """approval label (lowercase) -> logins who added it, most recent first (REST issue events)."""
+    labelers: dict[str, list[str]] = {}
+    for event in reversed(events):  # GitHub lists events oldest first
+        if event.get("event") != "labeled":
+            continue
+        name = str((event.get("label") or {}).get("name") or "").lower()
+        login = str((event.get("actor") or {}).get("login") or "")
+        if name and login:
+            labelers.setdefault(name, []).append(login)
+    return {name: tuple(logins) for name, logins in labelers.items()}
+
+
+def _issues_fetch_graphql(client: GitHubClient, numbers: list[int]) -> dict[int, IssueApproval]:
     found: dict[int, IssueApproval] = {}
     unique = sorted(set(numbers))
     for start in range(0, len(unique), BATCH_SIZE):
@@ -136,8 +176,23 @@ def _issue_from_node(number: int, node: Any) -> IssueApproval:
 
 
 def approver_of(client: GitHubClient, issue: IssueApproval, wanted: set[str]) -> str | None:
-    """The most recent labeler of an approval label who has write access, or None."""
-    for login in issue.candidate_logins(wanted):
+    """The most recent labeler of an approval label who has write access, or None.
+
+    When GitHub cannot say who added the label (no issue events on this API, or the
+    LabeledEvent is older than the timeline read), the label still approves, as
+    ``UNKNOWN_LABELER``: on GitHub only people with triage access or more can label
+    an issue at all. A labeler who is known and lacks write access never approves.
+    """
+    if not issue.approval_labels(wanted):
+        return None
+    if issue.labelers is None:
+        events = client.issue_events(issue.number)
+        issue = replace(issue, labelers=_labelers_from_events(events) if events is not None else {})
+    candidates = issue.candidate_logins(wanted)
+    if not candidates:
+        logger.info("issue #%s: approval label, labeler unknown to this API", issue.number)
+        return UNKNOWN_LABELER
+    for login in candidates:
         if client.can_write(login):
             return login
         logger.warning("issue #%s: label by %s ignored (no write access to %s)", issue.number, login, client.repo)

@@ -77,6 +77,10 @@ class FakeGitHub:
         self._fail_status: int | None = None
         self._delay = 0.0
         self._limited: tuple[int, int] | None = None  # (status, reset epoch)
+        # Parts of GitHub this fake can leave out, to play a smaller GitHub-like API:
+        # "graphql", "events" (issue events and timeline), "list" (listing issues),
+        # "bump" (a label moving the issue's updated_at).
+        self.without: set[str] = set()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -119,7 +123,8 @@ class FakeGitHub:
             issue.events.append(
                 {"event": "labeled", "label": {"name": name}, "actor": {"login": by}, "created_at": _now()}
             )
-            self._touch(issue)
+            if "bump" not in self.without:
+                self._touch(issue)
 
     def unlabel(self, number: int, name: str) -> None:
         with self.lock:
@@ -183,13 +188,13 @@ class FakeGitHub:
         parts = urlsplit(path)
         route = parts.path
         data = json.loads(body) if body else None
-        if route == "/graphql" and method == "POST":
+        if route == "/graphql" and method == "POST" and "graphql" not in self.without:
             return 200, {}, self._graphql(data or {})
         prefix = f"/repos/{REPO}"
         if not route.startswith(prefix):
             return 404, {}, {"message": "Not Found"}
         rest = route[len(prefix) :]
-        if rest == "/issues" and method == "GET":
+        if rest == "/issues" and method == "GET" and "list" not in self.without:
             return self._conditional(headers, self._list_issues(parts.query))
         if m := re.fullmatch(r"/collaborators/([^/]+)/permission", rest):
             login = m.group(1)
@@ -214,7 +219,7 @@ class FakeGitHub:
             for name in (data or {}).get("labels", []):
                 self.label(issue.number, name, by=BOT)
             return 200, {}, [{"name": name} for name in issue.labels]
-        if sub in ("/events", "/timeline") and method == "GET":
+        if sub in ("/events", "/timeline") and method == "GET" and "events" not in self.without:
             return self._conditional(headers, issue.events)
         return 404, {}, {"message": "Not Found"}
 
