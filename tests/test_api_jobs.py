@@ -49,11 +49,23 @@ def test_it_answers_200_with_the_active_job_of_the_same_job_key(api):
     assert Job.objects.count() == 1
 
 
-def test_it_waits_for_approval_when_an_issue_is_named(api):
-    response = api("operator").post("/api/jobs", {"entrypoint": "demo.noop", "issueId": "42"})
+@pytest.mark.parametrize("issue", ["42", 42, "#42"])
+def test_it_waits_for_approval_when_an_issue_is_named(api, issue):
+    response = api("operator").post("/api/jobs", {"entrypoint": "demo.noop", "issueId": issue})
 
+    assert response.status_code == 201
     assert response.json()["status"] == "waiting_approval"
+    assert response.json()["issueId"] == str(issue)
     assert response.json()["approvalExpiresAt"]
+
+
+@pytest.mark.parametrize("issue", [0, -3, True, 4.5, ["42"]])
+def test_it_refuses_an_issue_id_that_names_no_issue(api, issue):
+    response = api("operator").post("/api/jobs", {"entrypoint": "demo.noop", "issueId": issue})
+
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("issueId")
+    assert not Job.objects.exists()
 
 
 @pytest.mark.parametrize(

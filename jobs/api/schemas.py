@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from ninja import Field, Schema
@@ -11,6 +11,7 @@ from pydantic import ConfigDict, StrictBool, StrictInt
 
 from jobs.api.parsing import Text, Time
 
+IssueRef = Annotated[Text, Field(max_length=200)] | Annotated[StrictInt, Field(ge=1)]
 PriorityName = Literal["critical", "high", "normal", "low"]
 StatusName = Literal["waiting_approval", "queued", "running", "succeeded", "failed", "canceled"]
 
@@ -79,7 +80,8 @@ class JobSubmitIn(Input):
     params: dict[str, Any] | None = None
     priority: PriorityName | None = None
     maxAttempts: StrictInt | None = Field(None, ge=1, le=100)
-    issueId: Text | None = Field(None, max_length=200)
+    # GitHub issue numbers are integers; "42", "#42", "owner/repo#42" or the URL work too.
+    issueId: IssueRef | None = None
     jobKey: Text | None = Field(None, min_length=1, max_length=255)
 
 
