@@ -85,11 +85,19 @@ class JobSubmitIn(Input):
     jobKey: Text | None = Field(None, min_length=1, max_length=255)
 
 
-class ReasonIn(Input):
+class ActionIn(Schema):
+    """Bodies of actions carry a reason and little else; other fields are ignored, so a
+    client that sends, say, a confirmation to every emergency endpoint is not refused."""
+
+
+class ReasonIn(ActionIn):
     reason: Text = Field(min_length=1, max_length=2000)
 
 
 class OptionalReasonIn(Input):
+    # Refuses unknown fields: with every field optional, that is what keeps a body
+    # that is not an object at all (a JSON list) from being read as an empty one.
+
     reason: Text = Field("", max_length=2000)
 
 
@@ -248,7 +256,7 @@ class EnabledOut(Schema):
     enabled: bool
 
 
-class ClearAllIn(Input):
+class ClearAllIn(ActionIn):
     reason: Text = Field(min_length=1, max_length=2000)
     confirm: Literal["clear all jobs"] = Field(description='the typed confirmation, exactly "clear all jobs"')
 
