@@ -292,7 +292,7 @@ def jobs_clear_all(*, actor: Actor, reason: str, confirm: str) -> dict[str, Any]
         ids = list(jobs.values_list("id", flat=True))
         dlq_count = DLQEntry.objects.count()
         Job.objects.filter(id__in=ids).update(retried_from=None)
-        removed, _ = Job.objects.filter(id__in=ids).delete()
+        Job.objects.filter(id__in=ids).delete()
         audit_record(
             actor,
             action=action,
