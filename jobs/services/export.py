@@ -48,7 +48,19 @@ def _has_dlq_cached(job: Job) -> bool:
     return True
 
 
-def export_jobs(jobs, *, label: str) -> Path:
+def export_jobs(jobs, *, label: str) -> tuple[Path, list]:
+    """Write ``jobs`` to a new export; returns its path and the ids of exactly the jobs in it.
+
+    A destructive action removes these ids and no others: a second read of the
+    table would also take rows committed after the export was written.
+    """
     path = export_path(label)
-    write_jsonl(path, job_export_rows(jobs))
-    return path
+    ids = []
+
+    def rows():
+        for row in job_export_rows(jobs):
+            ids.append(row["id"])
+            yield row
+
+    write_jsonl(path, rows())
+    return path, ids

@@ -288,8 +288,7 @@ def jobs_clear_all(*, actor: Actor, reason: str, confirm: str) -> dict[str, Any]
     with transaction.atomic():
         # of=("self",): PostgreSQL cannot lock the outer-joined DLQ side of the export query.
         jobs = Job.objects.select_for_update(of=("self",)).order_by("created_at", "id")
-        export = export_jobs(jobs.select_related("dlq_entry"), label="clear-all")
-        ids = list(jobs.values_list("id", flat=True))
+        export, ids = export_jobs(jobs.select_related("dlq_entry"), label="clear-all")
         dlq_count = DLQEntry.objects.count()
         Job.objects.filter(id__in=ids).update(retried_from=None)
         Job.objects.filter(id__in=ids).delete()
