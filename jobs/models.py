@@ -192,14 +192,16 @@ class Event(models.Model):
 
 
 class WorkerHeartbeat(models.Model):
-    """One row per worker process, refreshed by its heartbeat thread."""
+    """One row per worker process, refreshed by its heartbeat thread.
+
+    The jobs a worker runs are the AdmissionSlot rows it holds (selectors.workers_listed).
+    """
 
     name = models.CharField(max_length=200, primary_key=True)
     hostname = models.CharField(max_length=200)
     pid = models.PositiveIntegerField()
     started_at = models.DateTimeField()
     last_seen = models.DateTimeField()
-    current_job = models.UUIDField(null=True, blank=True)
     processed = models.PositiveIntegerField(default=0)
     succeeded = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
@@ -226,16 +228,27 @@ class JobsConfig(models.Model):
         return "jobs configuration"
 
 
-class AdmissionLock(models.Model):
-    """A single row locked FOR UPDATE to serialise admission (see services.execution)."""
+class AdmissionSlot(models.Model):
+    """One row per job allowed to run at once (numbers 1..maxConcurrent); see jobs.engine.admission.
 
-    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    A slot is held from admission until the job's code has returned (or its
+    worker's lease ran out), not until the job's status changes: a canceled or
+    timed-out job whose code still runs keeps its slot, and a job that holds a
+    slot is never admitted again, so no job ever runs twice at once.
+    """
+
+    number = models.PositiveIntegerField(primary_key=True)
+    job_id = models.UUIDField(null=True, blank=True, unique=True)
+    worker = models.CharField(max_length=200, blank=True, default="")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(id=1), name="admission_lock_singleton")]
+        ordering = ["number"]
+        indexes = [models.Index(fields=["worker"], name="slot_worker_idx")]
 
     def __str__(self) -> str:
-        return "admission lock"
+        return f"slot {self.number}: {self.job_id or 'free'}"
 
 
 class AuditEntry(models.Model):
@@ -261,6 +274,8 @@ class AuditEntry(models.Model):
     after = models.JSONField(null=True, blank=True)
     ip = models.CharField(max_length=64, blank=True, default="")
     user_agent = models.CharField(max_length=300, blank=True, default="")
+    # Which of the AuditChainHead chains this entry extends (see services.audit).
+    chain = models.PositiveSmallIntegerField(default=1)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
@@ -270,6 +285,7 @@ class AuditEntry(models.Model):
             models.Index(fields=["actor", "id"], name="audit_actor_idx"),
             models.Index(fields=["action", "id"], name="audit_action_idx"),
             models.Index(fields=["created_at"], name="audit_created_idx"),
+            models.Index(fields=["chain", "id"], name="audit_chain_idx"),
         ]
 
     def __str__(self) -> str:
@@ -277,7 +293,11 @@ class AuditEntry(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """A single row locked FOR UPDATE while an entry is appended, so the chain never forks."""
+    """The last hash of one of the audit trail's chains, locked while an entry is appended to it.
+
+    The trail is several chains side by side (services.audit.AUDIT_CHAINS), so that
+    concurrent transactions append to different chains instead of queueing on one row.
+    """
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
     last_hash = models.CharField(max_length=64, default="0" * 64)

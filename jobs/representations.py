@@ -64,3 +64,17 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 def job_snapshot(job: Job) -> dict[str, Any]:
     """The few fields an audit entry keeps as before/after."""
     return {"status": job.status, "attempts": job.attempts, "lastError": job.last_error or None}
+
+
+def worker_to_dict(worker) -> dict[str, Any]:
+    """A row of selectors.workers_listed in the runbook's worker.getStats() names."""
+    return {
+        "name": worker.name,
+        "running": worker.alive,
+        "currentJob": str(worker.current_job) if worker.current_job else None,
+        "processed": worker.processed,
+        "succeeded": worker.succeeded,
+        "failed": worker.failed,
+        "uptimeMs": worker.uptime_ms,
+        "lastSeen": worker.last_seen.isoformat(),
+    }

@@ -13,11 +13,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from jobs.jobsconfig import JobsSettings
-from jobs.models import AuditEntry, DLQEntry, Event, Job, Priority, Status, WorkerHeartbeat
+from jobs.models import AdmissionSlot, AuditEntry, DLQEntry, Event, Job, Priority, Status, WorkerHeartbeat
 from jobs.services.errors import InvalidInput
 
 
@@ -58,6 +58,23 @@ def workers_alive():
     return WorkerHeartbeat.objects.filter(last_seen__gte=alive_cutoff())
 
 
+def workers_listed(limit: int = 200) -> list[WorkerHeartbeat]:
+    """Worker rows, newest seen first, each with ``alive``, ``uptime_ms`` and ``current_job``
+    (the oldest job it holds a slot for: a process of the threads pool may run several)."""
+    cutoff = alive_cutoff()
+    now = timezone.now()
+    holding = AdmissionSlot.objects.filter(worker=OuterRef("name"), job_id__isnull=False).order_by("claimed_at")
+    workers = list(
+        WorkerHeartbeat.objects.annotate(current_job=Subquery(holding.values("job_id")[:1])).order_by("-last_seen")[
+            :limit
+        ]
+    )
+    for worker in workers:
+        worker.alive = worker.last_seen >= cutoff
+        worker.uptime_ms = max(0, int((now - worker.started_at).total_seconds() * 1000)) if worker.alive else 0
+    return workers
+
+
 def worker_stats(cfg: JobsSettings) -> dict[str, Any]:
     """The runbook's worker.getStats(), over every live worker process."""
     alive = workers_alive()
@@ -70,7 +87,11 @@ def worker_stats(cfg: JobsSettings) -> dict[str, Any]:
         last_seen=Max("last_seen"),
     )
     now = timezone.now()
-    current = list(alive.exclude(current_job=None).values_list("current_job", flat=True))
+    current = list(
+        AdmissionSlot.objects.filter(job_id__isnull=False, worker__in=alive.values("name"))
+        .order_by("claimed_at")
+        .values_list("job_id", flat=True)
+    )
     return {
         "running": cfg.worker.enabled and totals["n"] > 0,
         "enabled": cfg.worker.enabled,

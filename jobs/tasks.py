@@ -1,11 +1,12 @@
-"""Celery tasks: thin; they take ids, and call one service."""
+"""Celery tasks: thin; they take ids, and call one service or the engine."""
 
 from __future__ import annotations
 
 from celery import shared_task
 from celery.signals import worker_process_init
 
-from jobs.services import execution, operations
+from jobs.engine import reconciler, runtime, wakeups
+from jobs.services import operations
 
 
 @worker_process_init.connect
@@ -14,22 +15,22 @@ def _announce_worker(sender=None, **kwargs) -> None:
 
     Sent in each prefork child and by the solo pool; ``sender`` is the node name.
     """
-    execution.WorkerRuntime.current(str(sender) if sender else None)
+    runtime.WorkerRuntime.current(str(sender) if sender else None)
 
 
-@shared_task(name="jobs.run_jobs", acks_late=True, ignore_result=True)
+@shared_task(name=wakeups.RUN_JOBS_TASK, acks_late=True, ignore_result=True)
 def run_jobs(job_id: str | None = None) -> int:
     """A wake-up: admit and run due jobs while a slot is free (the database picks which)."""
-    runtime = execution.WorkerRuntime.current(run_jobs.request.hostname)
-    return execution.drain(worker=runtime.name)
+    wakeups.wakeup_taken()
+    return runtime.drain(runtime.WorkerRuntime.current(run_jobs.request.hostname))
 
 
 @shared_task(name="jobs.reconcile", ignore_result=True)
 def reconcile() -> dict:
-    return execution.reconcile()
+    return reconciler.reconcile()
 
 
-@shared_task(name="jobs.run_operation", acks_late=True, ignore_result=True)
+@shared_task(name=wakeups.RUN_OPERATION_TASK, acks_late=True, ignore_result=True)
 def run_operation(operation_id: str) -> None:
     operations.operation_run(operation_id)
 

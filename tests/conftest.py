@@ -94,8 +94,11 @@ def workers(transactional_db, roles, redis_client, tmp_path):
     """Start real worker processes: ``workers(3)``; all are stopped after the test."""
     started: list[ManagedProcess] = []
 
-    def start(count: int = 1, *, env: dict | None = None, prefix: str = "w", pool: str = "solo"):
-        new = [start_worker(f"{prefix}{len(started) + i + 1}", tmp_path, env=env, pool=pool) for i in range(count)]
+    def start(count: int = 1, *, env: dict | None = None, prefix: str = "w", pool: str = "solo", concurrency: int = 2):
+        new = [
+            start_worker(f"{prefix}{len(started) + i + 1}", tmp_path, env=env, pool=pool, concurrency=concurrency)
+            for i in range(count)
+        ]
         started.extend(new)
         return new
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from jobs.engine.admission import job_claim_next
 from jobs.models import DLQEntry, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_get
-from jobs.services.execution import job_claim_next
 from jobs.services.jobs import job_force_fail, job_submit
 from jobs.services.operations import dlq_retry_all_start, operation_run
 from tests.support.api import Api

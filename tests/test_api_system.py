@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from jobs.engine.admission import job_claim_next
 from jobs.models import DLQEntry, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_get, config_update
-from jobs.services.execution import job_claim_next
 from jobs.services.jobs import job_submit
 from tests.support.api import last_audit
 

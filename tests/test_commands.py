@@ -20,9 +20,10 @@ from django.core.management import ManagementUtility
 from django.db import connections
 from django.utils import timezone
 
+from jobs.engine.admission import job_claim_next
+from jobs.engine.runner import job_execute
 from jobs.models import ApiToken, AuditEntry, DLQEntry, Event, Job, JobsConfig, Status
 from jobs.services.config import config_get
-from jobs.services.execution import job_claim_next, job_execute
 from jobs.services.jobs import job_force_fail, job_submit
 from tests.conftest import PASSWORD
 from tests.support.processes import ROOT

@@ -9,11 +9,11 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
+from jobs.engine.admission import job_claim_next
 from jobs.models import Event, Job, Status
 from jobs.selectors import queue_stats
 from jobs.services.config import config_get, config_update
 from jobs.services.errors import Backpressure
-from jobs.services.execution import job_claim_next
 from jobs.services.jobs import job_cancel, job_submit
 from tests.support.processes import wait_for
 

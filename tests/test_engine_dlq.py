@@ -9,11 +9,12 @@ from uuid import UUID
 import pytest
 from django.db import connection
 
+from jobs.engine.admission import job_claim_next
+from jobs.engine.runner import job_execute
 from jobs.models import AuditEntry, DLQEntry, Event, Job, Status
 from jobs.services.config import config_update
 from jobs.services.dlq import dlq_retry, dlq_retry_batch
 from jobs.services.errors import NotFound
-from jobs.services.execution import job_claim_next, job_execute
 from jobs.services.jobs import job_submit
 from jobs.services.operations import dlq_retry_all_start, operation_run
 from tests.support.processes import wait_for

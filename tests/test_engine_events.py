@@ -7,13 +7,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from jobs.engine.admission import job_claim_next
+from jobs.engine.runner import job_execute
 from jobs.models import DLQEntry, Event, Job, Status
 from jobs.selectors import system_health
 from jobs.services.approvals import approvals_expire_due, job_approve
 from jobs.services.config import config_get, config_update
 from jobs.services.dlq import dlq_clean_expired, dlq_clear, dlq_retry
 from jobs.services.events import EVENT_TYPES
-from jobs.services.execution import job_claim_next, job_execute
 from jobs.services.jobs import job_cancel, job_submit
 from jobs.signals import job_event
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from jobs.engine.admission import job_claim_next
+from jobs.engine.runner import job_execute
+from jobs.engine.wakeups import publish
 from jobs.models import DLQEntry, Event, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_update
-from jobs.services.execution import job_claim_next, job_execute
 from jobs.services.jobs import job_cancel, job_submit
-from jobs.services.publishing import publish_now
 from tests.support.processes import wait_for
 
 
@@ -17,7 +18,7 @@ from tests.support.processes import wait_for
 def test_it_runs_a_job_once_however_often_its_wake_up_is_delivered(workers, cli, redis_client):
     workers(2)
     job, _ = job_submit(actor=cli, entrypoint="demo.sleep", params={"seconds": 0.5})
-    assert publish_now([str(job.id)] * 6) == 6  # five more deliveries of the same message
+    assert publish([str(job.id)] * 6) == 6  # five more deliveries of the same message
 
     wait_for(lambda: Job.objects.filter(id=job.id, status=Status.SUCCEEDED).exists(), timeout=30)
     wait_for(lambda: redis_client.llen("celery") == 0, timeout=10, message="every wake-up consumed")

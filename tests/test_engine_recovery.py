@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from jobs.engine.reconciler import WORKER_LOST_ERROR
 from jobs.models import DLQEntry, Event, Job, Status
 from jobs.services.config import config_update
-from jobs.services.execution import WORKER_LOST_ERROR
 from jobs.services.jobs import job_submit
 from jobs.services.tokens import token_create
 from tests.support.processes import ROOT, ManagedProcess, process_env, start_beat, wait_for

@@ -6,7 +6,8 @@ import pytest
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobs.services.execution import job_claim_next, job_execute
+from jobs.engine.admission import job_claim_next
+from jobs.engine.runner import job_execute
 from jobs.services.jobs import job_force_fail, job_submit
 from tests.support.api import Api
 

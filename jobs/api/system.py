@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja import Router
 
 from jobs import selectors
@@ -23,7 +22,7 @@ from jobs.api.schemas import (
     WorkersOut,
     errors,
 )
-from jobs.models import WorkerHeartbeat
+from jobs.representations import worker_to_dict
 from jobs.services import jobs, system
 from jobs.services.config import config_get, config_update
 
@@ -61,25 +60,7 @@ def store_stats(request: HttpRequest):
 def worker_list(request: HttpRequest):
     """Every worker process that reported a heartbeat; running = seen within three beats."""
     require_perm(request)
-    alive = set(selectors.workers_alive().values_list("name", flat=True))
-    now = timezone.now()
-    return {
-        "items": [
-            {
-                "name": worker.name,
-                "running": worker.name in alive,
-                "currentJob": worker.current_job,
-                "processed": worker.processed,
-                "succeeded": worker.succeeded,
-                "failed": worker.failed,
-                "uptimeMs": max(0, int((now - worker.started_at).total_seconds() * 1000))
-                if worker.name in alive
-                else 0,
-                "lastSeen": worker.last_seen,
-            }
-            for worker in WorkerHeartbeat.objects.order_by("name")
-        ]
-    }
+    return {"items": [worker_to_dict(worker) for worker in selectors.workers_listed(limit=1000)]}
 
 
 @router.post("/worker/disable", response={200: EnabledOut, **errors(400)})

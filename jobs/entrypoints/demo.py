@@ -17,7 +17,11 @@ def sleep(ctx: JobContext, seconds: float = 1.0, **params) -> dict:
     seconds = float(seconds)
     if not 0 <= seconds <= 3600:
         raise ValueError("seconds must be between 0 and 3600")
-    time.sleep(seconds)
+    # In slices, so that a time-out or a stop raised in a pool's thread lands within 0.1 s
+    # (a thread only sees it between Python statements, not inside one long sleep).
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, 0.1))
     return {"slept": seconds}
 
 

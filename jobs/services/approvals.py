@@ -14,12 +14,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from jobs.engine.wakeups import wake_after_commit
 from jobs.models import Job, Status
 from jobs.representations import job_snapshot
 from jobs.services.audit import Actor, audit_job_change, authorize, deny
 from jobs.services.errors import Conflict
 from jobs.services.events import event_emit
-from jobs.services.publishing import publish_after_commit
 
 logger = logging.getLogger("jobs.approvals")
 
@@ -121,7 +121,7 @@ def job_approve(*, actor: Actor, job_id, reason: str = "") -> Job:
         )
         event_emit("job:approved", job=job, by=actor.name, source=actor.source)
         audit_job_change(actor, action=action, job=job, before=before, reason=reason)
-        publish_after_commit([job.id])
+        wake_after_commit([job.id])
         if actor.source != "github":
             transaction.on_commit(lambda: _notify(approval_source().on_approved_in_console, job, actor))
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,11 @@ from django.db import transaction
 from jobs.models import AuditChainHead, AuditEntry
 
 GENESIS_HASH = "0" * 64
+# The trail is this many hash chains side by side. An entry extends whichever
+# chain no other transaction is appending to (SKIP LOCKED), so submissions do not
+# queue on one head row. Within a chain the head's lock orders the appends, and an
+# entry's id is drawn while the lock is held, so id order is chain order.
+AUDIT_CHAINS = 32
 
 
 @dataclass(frozen=True)
@@ -137,8 +143,9 @@ def audit_record(
     """Append one entry to the chain. Call inside the transaction of the change."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+    head = _lock_a_chain_head()
     entry = AuditEntry(
+        chain=head.pk,
         actor=actor.name,
         source=actor.source,
         action=action,
@@ -157,6 +164,23 @@ def audit_record(
     head.last_hash = entry.hash
     head.save(update_fields=["last_hash"])
     return entry
+
+
+def audit_chains_ensure() -> None:
+    """Make sure every chain has its head row."""
+    AuditChainHead.objects.bulk_create(
+        [AuditChainHead(pk=n) for n in range(1, AUDIT_CHAINS + 1)], ignore_conflicts=True
+    )
+
+
+def _lock_a_chain_head() -> AuditChainHead:
+    """A chain head locked for this transaction: a free one, else wait for one at random."""
+    free = AuditChainHead.objects.select_for_update(skip_locked=True).order_by("?").first()
+    if free is not None:
+        return free
+    if not AuditChainHead.objects.exists():  # the migration makes them; a flushed test database has none
+        audit_chains_ensure()
+    return AuditChainHead.objects.select_for_update().get(pk=random.randint(1, AUDIT_CHAINS))
 
 
 def audit_job_change(actor: Actor, *, action: str, job, before: dict[str, Any], reason: str = "") -> AuditEntry:
@@ -186,18 +210,31 @@ class ChainReport:
 
 
 def audit_verify() -> ChainReport:
-    """Walk the chain in order and report the first entry whose link does not hold."""
+    """Walk each chain in order and report the first entry whose link does not hold."""
+    checked = 0
+    heads = dict(AuditChainHead.objects.values_list("pk", "last_hash"))
+    chains = set(AuditEntry.objects.values_list("chain", flat=True).distinct()) | set(heads)
+    for chain in sorted(chains):
+        report = _verify_chain(chain, heads.get(chain))
+        checked += report.checked
+        if not report.ok:
+            return ChainReport(checked, report.broken_at, report.problem)
+    return ChainReport(checked)
+
+
+def _verify_chain(chain: int, head_hash: str | None) -> ChainReport:
     prev = GENESIS_HASH
     checked = 0
-    for entry in AuditEntry.objects.order_by("id").iterator(chunk_size=2000):
+    last_id = 0
+    for entry in AuditEntry.objects.filter(chain=chain).order_by("id").iterator(chunk_size=2000):
         if entry.prev_hash != prev:
             return ChainReport(checked, entry.id, "prev_hash does not match the entry before it")
         if entry_digest(entry) != entry.hash:
             return ChainReport(checked, entry.id, "content does not match its hash (altered)")
-        prev = entry.hash
+        prev, last_id = entry.hash, entry.id
         checked += 1
-    head = AuditChainHead.objects.filter(pk=1).first()
-    if head is not None and head.last_hash != prev:
-        last_id = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first()
-        return ChainReport(checked, last_id or 0, "entries after this one were removed (chain head differs)")
+    if head_hash is None and checked:
+        return ChainReport(checked, last_id, f"chain {chain} has no head (removed)")
+    if head_hash is not None and head_hash != prev:
+        return ChainReport(checked, last_id, "entries after this one were removed (chain head differs)")
     return ChainReport(checked)

@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from jobs.engine.wakeups import wake_after_commit
 from jobs.models import DLQEntry, Job
 from jobs.representations import dlq_entry_to_dict
 from jobs.services.audit import Actor, audit_record, authorize
+from jobs.services.backpressure import ensure_room_in_queue
 from jobs.services.config import config_get
 from jobs.services.errors import Conflict, InvalidInput, NotFound
-from jobs.services.events import event_emit
+from jobs.services.events import event_emit, events_emit_each
 from jobs.services.export import export_path, write_jsonl
-from jobs.services.publishing import publish_after_commit
 
 _VOLATILE = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|0x[0-9a-f]+|\d+", re.IGNORECASE)
 
@@ -70,21 +72,7 @@ def _retry_entry(job_id) -> Job | None:
     if not deleted:
         return None
     old = Job.objects.get(id=job_id)
-    now = timezone.now()
-    new = Job(
-        job_key=old.job_key,
-        entrypoint=old.entrypoint,
-        params=old.params,
-        priority=old.priority,
-        max_attempts=old.max_attempts,
-        issue_id="",
-        retried_from=old,
-        submitted_by=old.submitted_by,
-        created_at=now,
-        updated_at=now,
-        next_attempt_at=now,
-        published_at=now,
-    )
+    new = _retry_of(old, timezone.now())
     try:
         with transaction.atomic():
             new.save(force_insert=True)
@@ -96,14 +84,12 @@ def _retry_entry(job_id) -> Job | None:
     event_emit(
         "job:submitted", job=new, entrypoint=new.entrypoint, priority=new.priority_label, retriedFrom=str(old.id)
     )
-    publish_after_commit([new.id])
+    wake_after_commit([new.id])
     return new
 
 
 def dlq_retry(*, actor: Actor, job_id, reason: str = "") -> Job:
     """Retry one DLQ entry as a new job linked to the old one (runbook: retryFromDLQ)."""
-    from jobs.services.jobs import ensure_room_in_queue
-
     authorize(actor, "jobs.retry_job", action="dlq.retry", object_type="job", object_ids=[job_id])
     with transaction.atomic():
         ensure_room_in_queue()
@@ -125,29 +111,92 @@ def dlq_retry(*, actor: Actor, job_id, reason: str = "") -> Job:
 def dlq_retry_batch(*, actor: Actor, job_ids: list, reason: str = "", action: str = "dlq.retry_all") -> list[str]:
     """Retry several entries in one transaction and one audit entry; returns the new job ids.
 
-    Entries another retry already took are skipped, so each entry is retried once.
-    Only as many as fit below the backpressure threshold are retried; the rest stay.
+    Entries another retry already took are skipped, so each entry is retried once;
+    so are entries whose jobKey has an active job (they stay in the DLQ). Only as
+    many as fit below the backpressure threshold are retried; the rest stay.
     """
-    from jobs.services.jobs import ensure_room_in_queue
+    return dlq_retry_entries(actor=actor, job_ids=job_ids, reason=reason, action=action).new_ids
 
+
+@dataclass(frozen=True)
+class RetriedBatch:
+    new_ids: list[str]
+    # (added_at, job_id) of the last entry dealt with, retried or passed over for
+    # its active jobKey: a walk over the DLQ in that order goes on after it.
+    resume_after: tuple | None
+
+
+def dlq_retry_entries(*, actor: Actor, job_ids: list, reason: str = "", action: str = "dlq.retry_all") -> RetriedBatch:
+    """dlq_retry_batch as set-based work: one INSERT of the new jobs, one DELETE of the
+    entries, one INSERT of each kind of event and one audit entry, however many."""
     authorize(actor, "jobs.retry_job", action=action, object_type="job", object_ids=job_ids)
     with transaction.atomic():
         room = ensure_room_in_queue(wanted=len(job_ids))
-        pairs = []
-        for job_id in job_ids[:room]:
-            new = _retry_entry(job_id)
-            if new is not None:
-                pairs.append((str(job_id), str(new.id)))
+        entries = list(
+            DLQEntry.objects.filter(job_id__in=job_ids)
+            .select_related("job")
+            .order_by("added_at", "job_id")
+            .select_for_update(skip_locked=True, of=("self",))
+        )
+        olds, last = _retryable(entries, room)
+        now = timezone.now()
+        news = [_retry_of(old, now) for old in olds]
+        Job.objects.bulk_create(news)
+        DLQEntry.objects.filter(job_id__in=[old.id for old in olds]).delete()
+        pairs = list(zip(olds, news, strict=True))
+        events_emit_each("job:retried_from_dlq", [(old, {"newJobId": str(new.id)}) for old, new in pairs])
+        events_emit_each(
+            "job:submitted",
+            [
+                (new, {"entrypoint": new.entrypoint, "priority": new.priority_label, "retriedFrom": str(old.id)})
+                for old, new in pairs
+            ],
+        )
         audit_record(
             actor,
             action=action,
             object_type="job",
-            object_ids=[old for old, _ in pairs],
+            object_ids=[old.id for old in olds],
             reason=reason,
-            before={"count": len(pairs)},
-            after={"newJobIds": [new for _, new in pairs]},
+            before={"count": len(olds)},
+            after={"newJobIds": [str(new.id) for new in news]},
         )
-    return [new for _, new in pairs]
+        wake_after_commit([new.id for new in news])
+    return RetriedBatch([str(new.id) for new in news], last)
+
+
+def _retryable(entries: list[DLQEntry], room: int) -> tuple[list[Job], tuple | None]:
+    """Up to ``room`` jobs, in order, whose jobKey has no active job (the first of a repeated key)."""
+    keys = {entry.job.job_key for entry in entries}
+    active = set(Job.objects.active().filter(job_key__in=keys).values_list("job_key", flat=True))
+    chosen: list[Job] = []
+    last = None
+    for entry in entries:
+        if entry.job.job_key not in active:
+            if len(chosen) == room:
+                break
+            active.add(entry.job.job_key)
+            chosen.append(entry.job)
+        last = (entry.added_at, entry.job_id)
+    return chosen, last
+
+
+def _retry_of(old: Job, now) -> Job:
+    """The new job a retry creates: same entrypoint, params, priority and maxAttempts."""
+    return Job(
+        job_key=old.job_key,
+        entrypoint=old.entrypoint,
+        params=old.params,
+        priority=old.priority,
+        max_attempts=old.max_attempts,
+        issue_id="",
+        retried_from=old,
+        submitted_by=old.submitted_by,
+        created_at=now,
+        updated_at=now,
+        next_attempt_at=now,
+        published_at=now,
+    )
 
 
 def dlq_clear(*, actor: Actor, reason: str) -> dict[str, Any]:

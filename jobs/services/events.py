@@ -52,3 +52,13 @@ def _send(event: Event) -> None:
         job_event.send(sender=Event, event=event)
     except Exception:  # a receiver's bug must not break the engine
         logger.exception("a job_event receiver failed for %s", event.type)
+
+
+def events_emit_each(type: str, jobs_and_data: list[tuple[Job, dict[str, Any]]]) -> None:
+    """One event per job, each with its own data, written in one INSERT (bulk submit)."""
+    if type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {type}")
+    if not jobs_and_data:
+        return
+    events = Event.objects.bulk_create([Event(type=type, job_id=job.id, data=data) for job, data in jobs_and_data])
+    transaction.on_commit(lambda: [_send(event) for event in events])

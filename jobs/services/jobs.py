@@ -7,20 +7,20 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from jobs import entrypoints
+from jobs.engine.wakeups import wake_after_commit
 from jobs.models import ACTIVE_STATUSES, DLQEntry, Job, Priority, Status
 from jobs.representations import job_snapshot
-from jobs.selectors import utilization_percent
 from jobs.services.audit import Actor, audit_job_change, audit_record, authorize
+from jobs.services.backpressure import ensure_room_in_queue, hold_submissions, with_room_for_one
 from jobs.services.config import config_get
 from jobs.services.dlq import dlq_add
 from jobs.services.errors import Backpressure, Conflict, InvalidInput, NotFound
-from jobs.services.events import event_emit, events_emit_many
+from jobs.services.events import event_emit, events_emit_each, events_emit_many
 from jobs.services.export import export_jobs
-from jobs.services.publishing import publish_after_commit
 
 CLEAR_ALL_CONFIRMATION = "clear all jobs"
 
@@ -64,42 +64,6 @@ def _validated_submission(
     }
 
 
-# Key of the transaction-level advisory lock that makes "is there room?" and the
-# insert of the queued job one step (any constant unique to this purpose).
-QUEUE_ROOM_LOCK = 0x4A4F4253
-
-
-def ensure_room_in_queue(cfg=None, *, wanted: int = 1) -> int:
-    """Refuse (429) while backpressure is active, as DESIGN.md asks.
-
-    Call it inside the transaction that inserts the job: it first takes a lock held
-    until that transaction ends, so concurrent submissions cannot all see room and
-    together overshoot the threshold (and maxQueueSize). Every submission already
-    serialises on the audit chain's head row, so the lock costs no extra throughput.
-    SQLite needs no lock: its write transactions are IMMEDIATE, one at a time.
-    Returns how many of ``wanted`` new jobs fit before the threshold (at least 1).
-    """
-    cfg = cfg or config_get()
-    if connection.in_atomic_block and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [QUEUE_ROOM_LOCK])
-    queued = Job.objects.queued().count()  # index-only; no GROUP BY on the submit path
-    utilization = utilization_percent(queued, cfg.queue.maxQueueSize)
-    if utilization >= cfg.queue.backpressureThreshold:
-        raise Backpressure(
-            f"Backpressure active: the queue is {utilization}% full "
-            f"(threshold {cfg.queue.backpressureThreshold}%); try again later",
-            retry_after=max(1, cfg.worker.retryDelayMs // 1000),
-            detail={"utilizationPercent": utilization, "queued": queued},
-        )
-    room = 1
-    while (
-        room < wanted and utilization_percent(queued + room, cfg.queue.maxQueueSize) < cfg.queue.backpressureThreshold
-    ):
-        room += 1
-    return room
-
-
 def job_submit(
     *,
     actor: Actor,
@@ -119,9 +83,119 @@ def job_submit(
     existing = Job.objects.active().filter(job_key=fields["job_key"]).first()
     if existing is not None:
         return existing, False
+    job = _new_job(actor, cfg, fields, timezone.now())
+    waits = job.status == Status.WAITING_APPROVAL
+
+    def insert() -> None:
+        job.save(force_insert=True)
+        event_emit("job:submitted", job=job, entrypoint=job.entrypoint, priority=job.priority_label)
+        if waits:
+            event_emit("job:waiting_approval", job=job, issueId=job.issue_id)
+        audit_record(actor, action="job.submit", object_type="job", object_ids=[job.id], after=job_snapshot(job))
+        if not waits:
+            wake_after_commit([job.id])
+
+    try:
+        with_room_for_one(insert, cfg)
+    except IntegrityError:
+        # Another request created the same jobKey between our check and insert.
+        existing = Job.objects.active().filter(job_key=fields["job_key"]).first()
+        if existing is None:
+            raise
+        return existing, False
+    return job, True
+
+
+BATCH_MAX = 1000
+
+
+def job_submit_many(*, actor: Actor, submissions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Submit up to BATCH_MAX jobs in one transaction (the way Sidekiq's push_bulk serves producers).
+
+    Each submission takes job_submit's keyword arguments. The answer has one item
+    per submission, in order: {"job", "created"} or {"error"} for one that is
+    invalid. jobKey idempotency holds per item, also between items of the batch.
+    Under backpressure, or when the new jobs do not all fit below the threshold,
+    the whole batch is refused (429) and nothing is stored.
+    """
+    authorize(actor, "jobs.submit_job", action="job.submit_batch", object_type="job")
+    if not isinstance(submissions, list) or not 1 <= len(submissions) <= BATCH_MAX:
+        raise InvalidInput(f"jobs: send from 1 to {BATCH_MAX} submissions")
+    cfg = config_get()
+    results: list[dict[str, Any]] = []
+    fields_by_item: dict[int, dict[str, Any]] = {}
+    for n, submission in enumerate(submissions):
+        try:
+            fields_by_item[n] = _validated_submission_dict(submission, cfg.worker.maxAttempts)
+            results.append({})
+        except InvalidInput as exc:
+            results.append({"error": {"error": exc.message, "detail": exc.detail}})
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                jobs_by_key = _insert_new(actor, cfg, fields_by_item.values())
+            break
+        except IntegrityError:
+            if attempt:  # another producer took the same keys twice over: give up loudly
+                raise
+    for n, fields in fields_by_item.items():
+        job, created = jobs_by_key[fields["job_key"]]
+        results[n] = {"job": job, "created": created}
+        jobs_by_key[fields["job_key"]] = (job, False)  # a repeated key in the batch gets that job
+    return results
+
+
+def _validated_submission_dict(submission: Any, default_attempts: int) -> dict[str, Any]:
+    if not isinstance(submission, dict):
+        raise InvalidInput("must be a JSON object with an entrypoint")
+    return _validated_submission(
+        submission.get("entrypoint"),
+        submission.get("params"),
+        submission.get("priority") or "normal",
+        submission.get("max_attempts"),
+        submission.get("issue_id"),
+        submission.get("job_key"),
+        default_attempts,
+    )
+
+
+def _insert_new(actor: Actor, cfg, submissions) -> dict[str, tuple[Job, bool]]:
+    """Insert the submissions whose jobKey has no active job; returns key -> (job, created)."""
+    wanted: dict[str, dict[str, Any]] = {}
+    for fields in submissions:
+        wanted.setdefault(fields["job_key"], fields)
+    found = {job.job_key: (job, False) for job in Job.objects.active().filter(job_key__in=list(wanted))}
     now = timezone.now()
+    new = [_new_job(actor, cfg, fields, now) for key, fields in wanted.items() if key not in found]
+    if new:
+        room = ensure_room_in_queue(cfg, wanted=len(new))
+        if room < len(new):
+            raise Backpressure(
+                f"Backpressure: only {room} of the batch's {len(new)} new jobs fit below the "
+                f"{cfg.queue.backpressureThreshold}% threshold; send a smaller batch or try again later",
+                retry_after=max(1, cfg.worker.retryDelayMs // 1000),
+                detail={"fits": room, "new": len(new)},
+            )
+        Job.objects.bulk_create(new)
+        events_emit_each(
+            "job:submitted", [(job, {"entrypoint": job.entrypoint, "priority": job.priority_label}) for job in new]
+        )
+        waiting = [job for job in new if job.status == Status.WAITING_APPROVAL]
+        events_emit_each("job:waiting_approval", [(job, {"issueId": job.issue_id}) for job in waiting])
+        audit_record(
+            actor,
+            action="job.submit_batch",
+            object_type="job",
+            object_ids=[job.id for job in new],
+            after={"count": len(new), "entrypoints": sorted({job.entrypoint for job in new})},
+        )
+        wake_after_commit([job.id for job in new if job.status == Status.QUEUED])
+    return {**found, **{job.job_key: (job, True) for job in new}}
+
+
+def _new_job(actor: Actor, cfg, fields: dict[str, Any], now) -> Job:
     waits = bool(fields["issue_id"])
-    job = Job(
+    return Job(
         **fields,
         status=Status.WAITING_APPROVAL if waits else Status.QUEUED,
         approval_expires_at=now + timedelta(hours=cfg.approval.defaultTtlHours) if waits else None,
@@ -131,23 +205,6 @@ def job_submit(
         next_attempt_at=now,
         published_at=None if waits else now,
     )
-    try:
-        with transaction.atomic():
-            ensure_room_in_queue(cfg)
-            job.save(force_insert=True)
-            event_emit("job:submitted", job=job, entrypoint=job.entrypoint, priority=job.priority_label)
-            if waits:
-                event_emit("job:waiting_approval", job=job, issueId=job.issue_id)
-            audit_record(actor, action="job.submit", object_type="job", object_ids=[job.id], after=job_snapshot(job))
-            if not waits:
-                publish_after_commit([job.id])
-    except IntegrityError:
-        # Another request created the same jobKey between our check and insert.
-        existing = Job.objects.active().filter(job_key=fields["job_key"]).first()
-        if existing is None:
-            raise
-        return existing, False
-    return job, True
 
 
 def get_job_for_update(job_id) -> Job:
@@ -286,6 +343,7 @@ def jobs_clear_all(*, actor: Actor, reason: str, confirm: str) -> dict[str, Any]
     if confirm != CLEAR_ALL_CONFIRMATION:
         raise InvalidInput(f'confirm: type "{CLEAR_ALL_CONFIRMATION}" to clear all jobs')
     with transaction.atomic():
+        hold_submissions()
         # of=("self",): PostgreSQL cannot lock the outer-joined DLQ side of the export query.
         jobs = Job.objects.select_for_update(of=("self",)).order_by("created_at", "id")
         export, ids = export_jobs(jobs.select_related("dlq_entry"), label="clear-all")

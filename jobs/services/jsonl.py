@@ -21,12 +21,12 @@ from django.utils import timezone
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from jobs import entrypoints
+from jobs.engine.wakeups import wake_after_commit
 from jobs.models import ACTIVE_STATUSES, DLQEntry, Job, Priority, Status
 from jobs.services.audit import Actor, audit_record, authorize
 from jobs.services.config import config_get
 from jobs.services.dlq import error_fingerprint
 from jobs.services.errors import InvalidInput
-from jobs.services.publishing import publish_after_commit
 
 # Imported ids that are not UUIDs become uuid5(IMPORT_NAMESPACE, id).
 IMPORT_NAMESPACE = uuid.UUID("6f1c2b9e-4d8a-5e3f-9a7b-0c1d2e3f4a5b")
@@ -262,7 +262,7 @@ def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> di
                 "dlqEntries": len(entries),
             },
         )
-        publish_after_commit([job.id for job in to_create if job.status == Status.QUEUED])
+        wake_after_commit([job.id for job in to_create if job.status == Status.QUEUED])
     return {"imported": len(to_create), "duplicates": len(existing) + repeats, "skipped": bad}
 
 

@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import F
-from django.db.models.functions import Greatest
+from django.db.models import Q
 from django.utils import timezone
 
+from jobs.engine.wakeups import publish_operation
 from jobs.models import BackgroundOperation, DLQEntry
 from jobs.services.audit import Actor, authorize
-from jobs.services.dlq import dlq_retry_batch
+from jobs.services.dlq import dlq_retry_entries
 from jobs.services.errors import Backpressure, NotFound
 
 logger = logging.getLogger("jobs.operations")
 
-BATCH_SIZE = 100
+# Entries per transaction: set-based, so a batch costs a few statements whatever its size.
+BATCH_SIZE = 2000
 
 
 def _entries(fingerprint: str | None):
@@ -24,8 +25,13 @@ def _entries(fingerprint: str | None):
     return entries.filter(fingerprint=fingerprint) if fingerprint else entries
 
 
-def dlq_retry_all_start(*, actor: Actor, reason: str = "", fingerprint: str | None = None) -> BackgroundOperation:
-    """Start retrying every DLQ entry (or one fingerprint group) in the background."""
+def dlq_retry_all_start(
+    *, actor: Actor, reason: str = "", fingerprint: str | None = None, background: bool = True
+) -> BackgroundOperation:
+    """Start retrying every DLQ entry (or one fingerprint group) in the background.
+
+    ``background=False`` only records it, for a caller that runs it itself (the CLI).
+    """
     action = "dlq.retry_group" if fingerprint else "dlq.retry_all"
     authorize(actor, "jobs.retry_job", action=action, object_type="dlq")
     with transaction.atomic():
@@ -43,17 +49,9 @@ def dlq_retry_all_start(*, actor: Actor, reason: str = "", fingerprint: str | No
             },
             requested_by=actor.name,
         )
-        transaction.on_commit(lambda: _publish(operation.id))
+        if background:
+            transaction.on_commit(lambda: publish_operation(operation.id))
     return operation
-
-
-def _publish(operation_id) -> None:
-    from jobs.tasks import run_operation
-
-    try:
-        run_operation.apply_async(args=[str(operation_id)], retry=False)
-    except Exception as exc:  # the reconciler starts pending operations later
-        logger.warning("could not publish operation %s (%s)", operation_id, exc)
 
 
 def _requester(params: dict) -> Actor:
@@ -70,10 +68,41 @@ def _requester(params: dict) -> Actor:
     )
 
 
+def _retry_entries_present_at_start(operation: BackgroundOperation, actor: Actor) -> None:
+    """Walk the DLQ in (added_at, job_id) order, one set-based batch per transaction.
+
+    Only the entries there when it was asked for: a retried job that fails again
+    comes back into the DLQ, and must not keep the operation going. Progress is
+    saved after each batch, so a failure leaves it showing how far it got.
+    """
+    params = operation.params
+    entries = _entries(params.get("fingerprint")).filter(added_at__lte=operation.created_at)
+    retried, after = 0, None
+    while batch := list(
+        (entries.filter(_after(after)) if after else entries).values_list("added_at", "job_id")[:BATCH_SIZE]
+    ):
+        outcome = dlq_retry_entries(
+            actor=actor, job_ids=[job_id for _, job_id in batch], reason=params.get("reason", ""), action=operation.kind
+        )
+        retried += len(outcome.new_ids)
+        # Nothing dealt with: the whole batch was taken by another retry meanwhile.
+        after = outcome.resume_after or batch[-1]
+        BackgroundOperation.objects.filter(id=operation.id).update(
+            done=max(operation.total - entries.filter(_after(after)).count(), 0),
+            result={"retried": retried},
+            updated_at=timezone.now(),
+        )
+
+
+def _after(key: tuple) -> Q:
+    added_at, job_id = key
+    return Q(added_at__gt=added_at) | Q(added_at=added_at, job_id__gt=job_id)
+
+
 def operation_run(operation_id, *, actor: Actor | None = None) -> BackgroundOperation:
     """Run a pending operation to the end, batch by batch. Safe to call twice."""
     claimed = BackgroundOperation.objects.filter(id=operation_id, state=BackgroundOperation.State.PENDING).update(
-        state=BackgroundOperation.State.RUNNING, updated_at=timezone.now()
+        state=BackgroundOperation.State.RUNNING, result={"retried": 0}, updated_at=timezone.now()
     )
     operation = BackgroundOperation.objects.filter(id=operation_id).first()
     if operation is None:
@@ -82,27 +111,14 @@ def operation_run(operation_id, *, actor: Actor | None = None) -> BackgroundOper
         return operation
     params = operation.params
     actor = actor or _requester(params)
-    retried: list[str] = []
-    # Only the entries there when it was asked for: a retried job that fails
-    # again comes back into the DLQ, and must not keep the operation going.
-    entries = _entries(params.get("fingerprint")).filter(added_at__lte=operation.created_at)
     try:
-        while batch := list(entries.values_list("job_id", flat=True)[:BATCH_SIZE]):
-            new_ids = dlq_retry_batch(
-                actor=actor, job_ids=batch, reason=params.get("reason", ""), action=operation.kind
-            )
-            retried.extend(new_ids)
-            BackgroundOperation.objects.filter(id=operation.id).update(
-                done=Greatest(F("total") - entries.count(), 0), updated_at=timezone.now()
-            )
+        _retry_entries_present_at_start(operation, actor)
         state, error = BackgroundOperation.State.DONE, ""
     except Backpressure as exc:
         state, error = BackgroundOperation.State.FAILED, f"stopped: {exc.message}"
     except Exception as exc:
         logger.exception("operation %s failed", operation.id)
         state, error = BackgroundOperation.State.FAILED, str(exc)
-    BackgroundOperation.objects.filter(id=operation.id).update(
-        state=state, error=error, result={"retried": len(retried)}, updated_at=timezone.now()
-    )
+    BackgroundOperation.objects.filter(id=operation.id).update(state=state, error=error, updated_at=timezone.now())
     operation.refresh_from_db()
     return operation

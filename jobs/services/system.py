@@ -15,7 +15,7 @@ def worker_set_enabled(*, actor: Actor, enabled: bool, reason: str) -> JobsSetti
     action = "worker.enable" if enabled else "worker.disable"
     cfg = config_update(actor=actor, changes={"worker": {"enabled": enabled}}, reason=reason.strip(), action=action)
     if enabled:
-        from jobs.services.execution import reconcile
+        from jobs.engine.reconciler import reconcile
 
         reconcile()  # publish wake-ups for what waited while disabled
     return cfg

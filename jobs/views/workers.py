@@ -5,12 +5,10 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import selectors
 from jobs.forms import ReasonForm
-from jobs.models import WorkerHeartbeat
 from jobs.services.config import config_get
 from jobs.services.system import worker_set_enabled
 from jobs.views.common import HtmxHttpRequest, acting, done, form_data, page, require_perm, service_errors
@@ -21,13 +19,9 @@ from jobs.views.common import HtmxHttpRequest, acting, done, form_data, page, re
 def worker_list(request: HtmxHttpRequest) -> HttpResponse:
     require_perm(request, "jobs.view_console")
     cfg = config_get()
-    alive = set(selectors.workers_alive().values_list("name", flat=True))
-    now = timezone.now()
-    workers = list(WorkerHeartbeat.objects.order_by("-last_seen")[:200])
-    for worker in workers:
-        worker.alive = worker.name in alive
-        worker.uptime_ms = (now - worker.started_at).total_seconds() * 1000 if worker.alive else 0
-    context = {"workers": workers, "alive_count": len(alive), "cfg": cfg, "stats": selectors.worker_stats(cfg)}
+    workers = selectors.workers_listed()
+    stats = selectors.worker_stats(cfg)
+    context = {"workers": workers, "alive_count": stats["workers"], "cfg": cfg, "stats": stats}
     return page(request, "jobs/workers.html", context, partial="live")
 
 

@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from jobs.models import DLQEntry, Event, Priority, Status, WorkerHeartbeat
+from jobs.models import AdmissionSlot, DLQEntry, Event, Priority, Status, WorkerHeartbeat
 from jobs.services.audit import Actor
 from jobs.services.config import config_update
 from jobs.services.dlq import dlq_clear, dlq_retry
@@ -105,11 +105,12 @@ def seed(users) -> dict:
             pid=pid,
             started_at=now - timedelta(hours=3, minutes=pid % 50),
             last_seen=now - timedelta(seconds=seen),
-            current_job=current,
             processed=pid % 300 + 40,
             succeeded=pid % 300 + 31,
             failed=9,
         )
+        if current:
+            AdmissionSlot.objects.create(number=1, job_id=current, worker=f"{name}:{pid}", claimed_at=now)
     operator = Actor.for_user(users["operator"], ip="10.0.4.17", user_agent="Mozilla/5.0")
     admin = Actor.for_user(users["admin"], ip="10.0.4.2", user_agent="Mozilla/5.0")
     for job in [j for j in jobs if j.status == Status.QUEUED][:2]:

@@ -46,8 +46,9 @@ def last_audit(action: str | None = None) -> AuditEntry:
 
 def jobs_in_every_state(actor: Actor) -> dict:
     """One job per state, made through the services (an in-process worker runs two of them)."""
+    from jobs.engine.admission import job_claim_next
+    from jobs.engine.runner import job_execute
     from jobs.services.dlq import dlq_retry
-    from jobs.services.execution import job_claim_next, job_execute
     from jobs.services.jobs import job_cancel, job_force_fail, job_submit
 
     made = {}

@@ -12,7 +12,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.resolvers import RoutePattern
 from django.utils import timezone
 
-from jobs.models import DLQEntry, Event, Job, Priority, Status, WorkerHeartbeat
+from jobs.models import AdmissionSlot, DLQEntry, Event, Job, Priority, Status, WorkerHeartbeat
 from jobs.services.dlq import error_fingerprint
 
 
@@ -101,11 +101,13 @@ def bulk_jobs(count: int, **fields: Any) -> None:
                 pid=i,
                 started_at=now - timedelta(hours=1),
                 last_seen=now,
-                current_job=jobs[i].id,
                 processed=i,
             )
             for i in range(20)
         ]
+    )
+    AdmissionSlot.objects.bulk_create(
+        AdmissionSlot(number=i + 1, job_id=jobs[i].id, worker=f"w{i}@test:{i}", claimed_at=now) for i in range(20)
     )
 
 

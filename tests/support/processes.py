@@ -79,7 +79,9 @@ class ManagedProcess:
         self._log.close()
 
 
-def start_worker(name: str, log_dir: Path, *, env: dict[str, str] | None = None, pool: str = "solo") -> ManagedProcess:
+def start_worker(
+    name: str, log_dir: Path, *, env: dict[str, str] | None = None, pool: str = "solo", concurrency: int = 2
+) -> ManagedProcess:
     argv = [
         CELERY,
         "-A",
@@ -96,7 +98,7 @@ def start_worker(name: str, log_dir: Path, *, env: dict[str, str] | None = None,
         "--without-heartbeat",
     ]
     if pool != "solo":
-        argv += ["--concurrency", "2"]
+        argv += ["--concurrency", str(concurrency)]
     return ManagedProcess(argv, env or process_env(), log_dir / f"{name}.log")
 
 

@@ -21,9 +21,9 @@ from django.core.serializers.json import DjangoJSONEncoder
 from jobs import selectors
 from jobs.jobsconfig import ConfigError
 from jobs.models import AuditEntry, DLQEntry, Job, Status
-from jobs.representations import dlq_entry_to_dict, event_to_dict, job_to_dict
+from jobs.representations import dlq_entry_to_dict, event_to_dict, job_to_dict, worker_to_dict
 from jobs.roles import ROLES
-from jobs.services import approvals, dlq, jobs, system
+from jobs.services import approvals, dlq, jobs, operations, system
 from jobs.services.audit import Actor, audit_verify
 from jobs.services.config import config_get
 from jobs.services.errors import ServiceError
@@ -258,10 +258,13 @@ class Command(BaseCommand):
         self.ok(f"retried {job_id} as new job {new.id}")
 
     def do_dlq_retry_all(self, *, reason, **options) -> None:
-        retried = 0
-        while ids := list(DLQEntry.objects.order_by("added_at").values_list("job_id", flat=True)[:100]):
-            retried += len(dlq.dlq_retry_batch(actor=self.actor, job_ids=ids, reason=reason))
-        self.ok(f"retried {retried} DLQ entries")
+        # The console's operation, run here rather than by a worker: the same bounds and batches.
+        operation = operations.operation_run(
+            operations.dlq_retry_all_start(actor=self.actor, reason=reason, background=False).id
+        )
+        if operation.state != operation.State.DONE:
+            raise CommandError(f"retry-all {operation.state}: {operation.error}")
+        self.ok(f"retried {operation.result['retried']} DLQ entries")
 
     def do_dlq_clear(self, *, reason, **options) -> None:
         outcome = dlq.dlq_clear(actor=self.actor, reason=reason)
@@ -292,23 +295,8 @@ class Command(BaseCommand):
     # Worker
 
     def do_worker_stats(self, **options) -> None:
-        from jobs.models import WorkerHeartbeat
-
-        cfg = config_get()
-        stats = selectors.worker_stats(cfg)
-        alive = set(selectors.workers_alive().values_list("name", flat=True))
-        stats["items"] = [
-            {
-                "name": w.name,
-                "running": w.name in alive,
-                "currentJob": str(w.current_job) if w.current_job else None,
-                "processed": w.processed,
-                "succeeded": w.succeeded,
-                "failed": w.failed,
-                "lastSeen": w.last_seen.isoformat(),
-            }
-            for w in WorkerHeartbeat.objects.all()
-        ]
+        stats = selectors.worker_stats(config_get())
+        stats["items"] = [worker_to_dict(worker) for worker in selectors.workers_listed(limit=1000)]
         _print_json(self, stats)
 
     def do_worker_enable(self, *, reason, **options) -> None:
@@ -405,7 +393,7 @@ class Command(BaseCommand):
         self.ok(f"revoked token {token.pk}")
 
     def do_reconcile(self, **options) -> None:
-        from jobs.services.execution import reconcile
+        from jobs.engine.reconciler import reconcile
 
         _print_json(self, reconcile())
 

@@ -1,0 +1,117 @@
+"""Admission: the next job to run, and never more than maxConcurrent at once.
+
+There is one AdmissionSlot row for each job allowed to run at once. A claim, in
+one transaction, takes a free slot ``FOR UPDATE SKIP LOCKED``, then the best due
+job ``FOR UPDATE SKIP LOCKED`` (highest priority, then oldest), and writes the
+job into the slot. Claimers never wait for each other: each locks a different
+slot and a different job. No more jobs can hold slots than there are slot rows
+numbered up to maxConcurrent, so the limit holds across every worker process and
+machine without a global lock (why this design: docs/architecture.md).
+
+A slot is released when the job's code has returned (in the outcome's
+transaction), or by the reconciler once the worker's lease has run out. A job
+holding a slot is never admitted again, so a job canceled, force-failed or timed
+out while its code still runs neither frees its slot early nor runs twice.
+
+When maxConcurrent shrinks, slots above it are not claimed again, and no slot
+is claimed while one above the limit is still held: running jobs are never cut
+short, and admissions resume once fewer than the new limit run.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from jobs.jobsconfig import JobsSettings
+from jobs.models import AdmissionSlot, Job, Status
+from jobs.services.config import config_get
+from jobs.services.events import event_emit
+
+
+def slots_ensure(count: int) -> None:
+    """Make sure slot rows 1..count exist. Rows above the limit stay, unclaimed."""
+    AdmissionSlot.objects.bulk_create([AdmissionSlot(number=n) for n in range(1, count + 1)], ignore_conflicts=True)
+
+
+def _free_slot(limit: int) -> AdmissionSlot | None:
+    held_above_limit = AdmissionSlot.objects.filter(number__gt=limit, job_id__isnull=False)
+    return (
+        AdmissionSlot.objects.filter(number__lte=limit, job_id__isnull=True)
+        .filter(~Exists(held_above_limit))
+        .select_for_update(skip_locked=True)
+        .order_by("number")
+        .first()
+    )
+
+
+def _next_due_job(now) -> Job | None:
+    holds_a_slot = AdmissionSlot.objects.filter(job_id=OuterRef("id"))
+    return (
+        Job.objects.due(now)
+        .filter(~Exists(holds_a_slot))
+        .in_admission_order()
+        .select_for_update(skip_locked=True)
+        .first()
+    )
+
+
+def job_claim_next(*, worker: str, cfg: JobsSettings | None = None) -> Job | None:
+    """Admit the highest-priority, oldest due job if a slot is free; None otherwise."""
+    cfg = cfg or config_get()
+    now = timezone.now()
+    if not cfg.worker.enabled:
+        _return_to_outbox(now)
+        return None
+    with transaction.atomic():
+        slot = _free_slot(cfg.queue.maxConcurrent)
+        if slot is None:
+            if AdmissionSlot.objects.filter(number=cfg.queue.maxConcurrent).exists():
+                return None
+            slots_ensure(cfg.queue.maxConcurrent)  # a new database, or the limit grew
+            slot = _free_slot(cfg.queue.maxConcurrent)
+            if slot is None:
+                return None
+        job = _next_due_job(now)
+        if job is None:
+            return None
+        lease = now + timedelta(seconds=settings.JOBS_LEASE_SECONDS)
+        job.status = Status.RUNNING
+        job.attempts += 1
+        job.started_at = now
+        job.updated_at = now
+        job.worker = worker
+        job.lease_expires_at = lease
+        job.save(update_fields=["status", "attempts", "started_at", "updated_at", "worker", "lease_expires_at"])
+        slot.job_id, slot.worker, slot.claimed_at, slot.lease_expires_at = job.id, worker, now, lease
+        slot.save(update_fields=["job_id", "worker", "claimed_at", "lease_expires_at"])
+        event_emit("job:started", job=job, worker=worker, attempt=job.attempts)
+    return job
+
+
+def _return_to_outbox(now) -> None:
+    """While disabled a wake-up admits nothing and is gone: hand the due jobs back to
+    the outbox, so that enabling publishes them at once (reconcile), instead of after
+    the lost-message sweep (JOBS_REPUBLISH_SECONDS)."""
+    Job.objects.due(now).filter(published_at__isnull=False).update(published_at=None)
+
+
+def slot_release(job_id, *, worker: str | None = None) -> int:
+    """The job's code has returned (or its worker is gone): its slot is free again."""
+    held = AdmissionSlot.objects.filter(job_id=job_id)
+    if worker is not None:
+        held = held.filter(worker=worker)
+    return held.update(job_id=None, worker="", claimed_at=None, lease_expires_at=None)
+
+
+def slots_held_by_stopping_jobs() -> int:
+    """Slots whose job has ended (canceled, force-failed, timed out) while its code still runs."""
+    return (
+        AdmissionSlot.objects.filter(job_id__isnull=False)
+        .exclude(Exists(Job.objects.filter(id=OuterRef("job_id"), status=Status.RUNNING)))
+        .count()
+    )

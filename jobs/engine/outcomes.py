@@ -1,0 +1,148 @@
+"""The end of a run: succeeded, waiting for approval, or a failed attempt (retry or DLQ).
+
+Delivery is at least once, so every outcome is a compare-and-set on (status =
+running, worker, attempts): a duplicate delivery, or a job canceled or
+recovered meanwhile, changes nothing. The worker's slot is released in the same
+transaction, since the code has returned; a discarded outcome releases it too.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from jobs.engine.admission import slot_release
+from jobs.jobsconfig import JobsSettings
+from jobs.models import Job, Status, WorkerHeartbeat
+from jobs.services.config import config_get
+from jobs.services.dlq import dlq_add
+from jobs.services.events import event_emit
+
+logger = logging.getLogger("jobs.engine")
+
+MAX_BACKOFF_SECONDS = 3600
+DISCARDED = "discarded"
+
+
+def _lock_running(job: Job, worker: str | None) -> Job | None:
+    """Re-read the job locked, only if it is still this attempt of ours; frees our slot."""
+    running = Job.objects.select_for_update().filter(id=job.id, status=Status.RUNNING, attempts=job.attempts)
+    if worker is not None:
+        running = running.filter(worker=worker)
+        slot_release(job.id, worker=worker)
+    current = running.first()
+    if current is None:
+        logger.info("outcome of job %s attempt %s discarded: the job moved on meanwhile", job.id, job.attempts)
+    return current
+
+
+def job_succeed(job: Job, *, worker: str, result: Any) -> str:
+    with transaction.atomic():
+        current = _lock_running(job, worker)
+        if current is None:
+            return DISCARDED
+        now = timezone.now()
+        current.status = Status.SUCCEEDED
+        current.result = result
+        current.completed_at = now
+        current.updated_at = now
+        current.lease_expires_at = None
+        current.save(update_fields=["status", "result", "completed_at", "updated_at", "lease_expires_at"])
+        event_emit("job:succeeded", job=current, attempt=current.attempts)
+    return Status.SUCCEEDED
+
+
+def job_wait_for_approval(job: Job, *, worker: str, issue_id: str) -> str:
+    """An entry point asked for approval mid-run: running -> waiting_approval.
+
+    The run does not count as a failed attempt.
+    """
+    cfg = config_get()
+    with transaction.atomic():
+        current = _lock_running(job, worker)
+        if current is None:
+            return DISCARDED
+        now = timezone.now()
+        current.status = Status.WAITING_APPROVAL
+        current.issue_id = issue_id
+        current.approval_expires_at = now + timedelta(hours=cfg.approval.defaultTtlHours)
+        current.attempts = max(current.attempts - 1, 0)
+        current.worker = ""
+        current.lease_expires_at = None
+        current.updated_at = now
+        current.save(
+            update_fields=[
+                "status",
+                "issue_id",
+                "approval_expires_at",
+                "attempts",
+                "worker",
+                "lease_expires_at",
+                "updated_at",
+            ]
+        )
+        event_emit("job:waiting_approval", job=current, issueId=issue_id)
+    return Status.WAITING_APPROVAL
+
+
+def backoff_seconds(cfg: JobsSettings, attempts: int) -> float:
+    """retryDelayMs doubled after each failed attempt, capped at an hour."""
+    return min(cfg.worker.retryDelayMs / 1000 * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
+
+
+def job_fail_attempt(job: Job, *, worker: str | None, error: str) -> str:
+    """Record a failed attempt: retry with backoff, or fail and add to the DLQ.
+
+    ``worker`` None is the reconciler acting on an abandoned or timed-out job; it
+    counts the failure against the worker that ran it.
+    """
+    cfg = config_get()
+    with transaction.atomic():
+        current = _lock_running(job, worker)
+        if current is None:
+            return DISCARDED
+        now = timezone.now()
+        current.last_error = error[:10_000]
+        current.updated_at = now
+        current.lease_expires_at = None
+        if current.attempts < current.max_attempts:
+            _schedule_retry(current, now, cfg)
+        else:
+            current.status = Status.FAILED
+            current.completed_at = now
+            current.save(update_fields=["status", "last_error", "updated_at", "lease_expires_at", "completed_at"])
+            event_emit("job:failed", job=current, error=current.last_error, attempt=current.attempts)
+            dlq_add(current, reason=f"Max attempts exceeded ({current.attempts}/{current.max_attempts})")
+        if worker is None and job.worker:
+            WorkerHeartbeat.objects.filter(name=job.worker).update(processed=F("processed") + 1, failed=F("failed") + 1)
+    return current.status
+
+
+def _schedule_retry(job: Job, now, cfg: JobsSettings) -> None:
+    job.status = Status.QUEUED
+    job.next_attempt_at = now + timedelta(seconds=backoff_seconds(cfg, job.attempts))
+    job.published_at = None  # the reconciler publishes it once due
+    job.worker = ""
+    job.save(
+        update_fields=[
+            "status",
+            "last_error",
+            "updated_at",
+            "lease_expires_at",
+            "next_attempt_at",
+            "published_at",
+            "worker",
+        ]
+    )
+    event_emit(
+        "job:retrying",
+        job=job,
+        error=job.last_error,
+        attempt=job.attempts,
+        nextAttemptAt=job.next_attempt_at.isoformat(),
+    )

@@ -1,0 +1,126 @@
+"""Wake-up messages: published after commit, by task name, at most about one per slot.
+
+A wake-up only asks a worker to drain: admit and run due jobs while a slot is
+free; the database decides which job. So N submissions need not leave N messages
+behind. A small gate in Redis counts the wake-ups published and not yet taken by
+a worker, and lets a new one out only while that count is below maxConcurrent: a
+worker that takes a wake-up gives its place back before it drains, so a job
+committed while every place is taken is always found by one of those drains.
+
+Without Redis (the embedded broker of ``make run``) every request publishes.
+A wake-up lost anyway (broker down, gate drifted) is repaired by the reconciler,
+which publishes again for due jobs whose ``published_at`` is old.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from functools import lru_cache
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+
+from jobs.models import Job
+from jobs.services.config import config_get
+
+logger = logging.getLogger("jobs.wakeups")
+
+RUN_JOBS_TASK = "jobs.run_jobs"
+RUN_OPERATION_TASK = "jobs.run_operation"
+GATE_KEY = "jobs:wakeups:outstanding"
+# A gate that drifted high (messages purged by hand) heals after this long without wake-ups.
+GATE_TTL_SECONDS = 30
+
+# Grant up to ARGV[1] places below the cap ARGV[2]; returns how many were granted.
+_TAKE = """
+local current = tonumber(redis.call('get', KEYS[1]) or '0')
+local grant = math.min(tonumber(ARGV[1]), tonumber(ARGV[2]) - current)
+if grant > 0 then redis.call('incrby', KEYS[1], grant) end
+redis.call('expire', KEYS[1], ARGV[3])
+return math.max(grant, 0)
+"""
+_GIVE_BACK = """
+if redis.call('decr', KEYS[1]) < 0 then redis.call('set', KEYS[1], 0) end
+return 1
+"""
+
+
+@lru_cache(maxsize=1)
+def _gate():
+    """A Redis client for the gate, or None on the embedded broker."""
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+    return client.register_script(_TAKE), client.register_script(_GIVE_BACK)
+
+
+def _places(wanted: int, cap: int) -> int:
+    gate = _gate()
+    if gate is None:
+        return wanted
+    try:
+        return int(gate[0](keys=[GATE_KEY], args=[wanted, cap, GATE_TTL_SECONDS]))
+    except Exception as exc:  # Redis down: publishing will fail too; the reconciler repairs
+        logger.warning("wake-up gate unavailable (%s)", exc)
+        return min(wanted, cap)
+
+
+def wakeup_taken() -> None:
+    """A worker took a wake-up: give its place back before draining."""
+    gate = _gate()
+    if gate is None:
+        return
+    try:
+        gate[1](keys=[GATE_KEY])
+    except Exception as exc:
+        logger.warning("wake-up gate unavailable (%s)", exc)
+
+
+def wake_after_commit(job_ids: Iterable) -> None:
+    """After the transaction commits, wake workers for these newly due jobs."""
+    ids = [str(job_id) for job_id in job_ids]
+    if ids:
+        transaction.on_commit(lambda: wake(ids))
+
+
+def wake(job_ids: list[str], *, cap: int | None = None) -> int:
+    """Publish up to one wake-up per job, no more than the gate lets out; returns how many."""
+    return publish(job_ids[: _places(len(job_ids), _cap() if cap is None else cap)])
+
+
+def _cap() -> int:
+    return config_get().queue.maxConcurrent
+
+
+def publish(job_ids: list[str]) -> int:
+    """Send one wake-up per id, past the gate (the reconciler's repairs); returns how many went out."""
+    sent = 0
+    for job_id in job_ids:
+        try:
+            current_app.send_task(RUN_JOBS_TASK, args=[job_id], task_id=job_id, retry=False)
+            sent += 1
+        except Exception as exc:  # broker down: the reconciler will publish it again
+            logger.warning("could not publish a wake-up for job %s (%s); the reconciler will retry", job_id, exc)
+            Job.objects.filter(id__in=job_ids[sent:]).update(published_at=None)
+            break
+    return sent
+
+
+def wake_another_drain() -> None:
+    """A drain that stopped at its limit hands on to a new wake-up, if the gate has a place."""
+    if _places(1, _cap()):
+        try:
+            current_app.send_task(RUN_JOBS_TASK, args=[None], retry=False)
+        except Exception as exc:  # the reconciler publishes for due jobs later
+            logger.warning("could not publish a wake-up (%s)", exc)
+
+
+def publish_operation(operation_id) -> None:
+    try:
+        current_app.send_task(RUN_OPERATION_TASK, args=[str(operation_id)], retry=False)
+    except Exception as exc:  # the reconciler starts pending operations later
+        logger.warning("could not publish operation %s (%s)", operation_id, exc)
