@@ -43,11 +43,17 @@ def _message(error: dict[str, Any]) -> str:
     return str(error.get("msg", "invalid"))
 
 
+def describe_invalid(errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """Validation errors as the API's error body: a one-line summary, and each field's message."""
+    fields = [{"field": _field(e.get("loc", ())), "message": _message(e)} for e in errors]
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
+    return {"error": summary, "detail": fields}
+
+
 def install_error_handlers(api: NinjaAPI) -> None:
     def on_validation(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-        fields = [{"field": _field(e.get("loc", ())), "message": _message(e)} for e in exc.errors]
-        summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
-        return error_response(api, request, 400, summary, fields)
+        body = describe_invalid(exc.errors)
+        return error_response(api, request, 400, body["error"], body["detail"])
 
     def on_service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
         response = error_response(api, request, exc.status, exc.message, exc.detail)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from uuid import UUID
 
+import pydantic
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router
@@ -12,9 +13,12 @@ from ninja.responses import Status
 
 from jobs import selectors
 from jobs.api.common import actor, page_of, require_perm
+from jobs.api.errors import describe_invalid
 from jobs.api.schemas import (
     ApprovalCheckOut,
     ImportOut,
+    JobBatchIn,
+    JobBatchOut,
     JobDetailOut,
     JobListQuery,
     JobOut,
@@ -49,6 +53,41 @@ def job_submit(request: HttpRequest, payload: JobSubmitIn):
         job_key=payload.jobKey,
     )
     return Status(201 if created else 200, job_to_dict(job))
+
+
+@router.post("/jobs/batch", response={201: JobBatchOut, **errors(400, 429)}, exclude_none=True)
+def job_submit_batch(request: HttpRequest, payload: JobBatchIn):
+    """Submit up to 1000 jobs in one transaction; one item per job, in order: {job, created} or {error}."""
+    submissions: list[dict | None] = []
+    invalid: dict[int, dict] = {}
+    for n, item in enumerate(payload.jobs):
+        try:
+            submission = JobSubmitIn.model_validate(item)
+        except pydantic.ValidationError as exc:
+            invalid[n] = describe_invalid(exc.errors(include_url=False))
+            continue
+        submissions.append(_submission_fields(submission))
+    results = jobs.job_submit_many(actor=actor(request), submissions=submissions) if submissions else []
+    answers = iter(results)
+    items = [{"error": invalid[n]} if n in invalid else _batch_item(next(answers)) for n in range(len(payload.jobs))]
+    return Status(201, {"items": items})
+
+
+def _submission_fields(submission: JobSubmitIn) -> dict:
+    return {
+        "entrypoint": submission.entrypoint,
+        "params": submission.params,
+        "priority": submission.priority,
+        "max_attempts": submission.maxAttempts,
+        "issue_id": submission.issueId,
+        "job_key": submission.jobKey,
+    }
+
+
+def _batch_item(result: dict) -> dict:
+    if "error" in result:
+        return result
+    return {"job": job_to_dict(result["job"]), "created": result["created"]}
 
 
 @router.get("/jobs", response={200: JobPageOut, **errors(400)})

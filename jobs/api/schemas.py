@@ -85,6 +85,21 @@ class JobSubmitIn(Input):
     jobKey: Text | None = Field(None, min_length=1, max_length=255)
 
 
+class JobBatchIn(Input):
+    # Items are checked one by one (JobSubmitIn), so one bad item gets its own error.
+    jobs: list[Any] = Field(min_length=1, max_length=1000)
+
+
+class JobBatchItemOut(Schema):
+    job: JobOut | None = None
+    created: bool | None = None
+    error: ErrorOut | None = None
+
+
+class JobBatchOut(Schema):
+    items: list[JobBatchItemOut]
+
+
 class ActionIn(Schema):
     """Bodies of actions carry a reason and little else; other fields are ignored, so a
     client that sends, say, a confirmation to every emergency endpoint is not refused."""
