@@ -106,6 +106,11 @@ class Job(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["status", "priority", "created_at"], name="job_admission_idx"),
+            # Admission's exact order over queued jobs only, so a claim reads the first
+            # unlocked row instead of sorting the whole queue.
+            models.Index(
+                fields=["priority", "created_at", "id"], condition=Q(status="queued"), name="job_queued_order_idx"
+            ),
             models.Index(fields=["created_at", "id"], name="job_created_idx"),
             models.Index(fields=["entrypoint", "created_at"], name="job_entrypoint_idx"),
             models.Index(fields=["status", "lease_expires_at"], name="job_lease_idx"),

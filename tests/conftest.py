@@ -26,7 +26,10 @@ def pytest_configure(config) -> None:
 
 @pytest.fixture(autouse=True)
 def _isolated_files(settings, tmp_path):
-    """Exports land in the test's own folder."""
+    """Exports land in the test's own folder; no configuration read by an earlier test is reused."""
+    from jobs.services.config import config_forget_recent
+
+    config_forget_recent()
     settings.JOBS_EXPORT_DIR = tmp_path / "exports"
     # Role users are made in most tests: a fast hasher (Django's advice for tests).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

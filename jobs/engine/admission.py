@@ -23,14 +23,15 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from jobs.db import execute_prepared, model_from_row
 from jobs.jobsconfig import JobsSettings
-from jobs.models import AdmissionSlot, Job, Status
-from jobs.services.config import config_get
-from jobs.services.events import event_emit
+from jobs.models import AdmissionSlot, Event, Job, Status
+from jobs.services.config import config_recent
+from jobs.services.events import event_announce, event_emit
 
 
 def slots_ensure(count: int) -> None:
@@ -60,13 +61,80 @@ def _next_due_job(now) -> Job | None:
     )
 
 
+# The claim below as one statement: one round trip, no BEGIN/COMMIT, for the hot path.
+# Each CTE is the ORM step of the same name in _claim_with_orm; all share one snapshot,
+# and `job` only looks once `slot` has locked a free slot.
+_CLAIM_SQL = """
+WITH slot AS (
+    SELECT number FROM jobs_admissionslot
+    WHERE job_id IS NULL AND number <= %(limit)s
+      AND NOT EXISTS (
+          SELECT 1 FROM jobs_admissionslot above WHERE above.number > %(limit)s AND above.job_id IS NOT NULL
+      )
+    ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED
+), job AS (
+    SELECT id FROM jobs_job
+    WHERE status = 'queued' AND next_attempt_at <= %(now)s AND EXISTS (SELECT 1 FROM slot)
+      AND NOT EXISTS (SELECT 1 FROM jobs_admissionslot holding WHERE holding.job_id = jobs_job.id)
+    ORDER BY priority, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE jobs_job SET status = 'running', attempts = attempts + 1, started_at = %(now)s, updated_at = %(now)s,
+        worker = %(worker)s, lease_expires_at = %(lease)s
+    FROM job WHERE jobs_job.id = job.id
+    RETURNING jobs_job.*
+), held AS (
+    UPDATE jobs_admissionslot SET job_id = claimed.id, worker = %(worker)s, claimed_at = %(now)s,
+        lease_expires_at = %(lease)s
+    FROM slot, claimed WHERE jobs_admissionslot.number = slot.number
+    RETURNING jobs_admissionslot.number
+), started AS (
+    INSERT INTO jobs_event (type, job_id, data, created_at)
+    SELECT 'job:started', claimed.id,
+        jsonb_build_object('worker', %(worker)s::text, 'attempt', claimed.attempts), %(now)s
+    FROM claimed
+    RETURNING id, job_id, data
+)
+SELECT claimed.*, started.id AS started_event_id, started.data AS started_event_data
+FROM claimed, started
+"""
+
+
 def job_claim_next(*, worker: str, cfg: JobsSettings | None = None) -> Job | None:
     """Admit the highest-priority, oldest due job if a slot is free; None otherwise."""
-    cfg = cfg or config_get()
+    cfg = cfg or config_recent()
     now = timezone.now()
     if not cfg.worker.enabled:
         _return_to_outbox(now)
         return None
+    if connection.vendor == "postgresql":
+        return _claim_in_one_statement(worker, cfg, now)
+    return _claim_with_orm(worker, cfg, now)
+
+
+def _claim_in_one_statement(worker: str, cfg: JobsSettings, now) -> Job | None:
+    lease = now + timedelta(seconds=settings.JOBS_LEASE_SECONDS)
+    params = {"limit": cfg.queue.maxConcurrent, "now": now, "worker": worker, "lease": lease}
+    names, rows = execute_prepared(_CLAIM_SQL, params)
+    if not rows:
+        if not AdmissionSlot.objects.filter(number=cfg.queue.maxConcurrent).exists():
+            slots_ensure(cfg.queue.maxConcurrent)  # a new database, or the limit grew
+            return _claim_with_orm(worker, cfg, now)
+        return None
+    extra = dict(zip(names, rows[0], strict=True))
+    job = model_from_row(Job, names, rows[0])
+    event_announce(
+        Event(
+            id=extra["started_event_id"],
+            type="job:started",
+            job_id=job.id,
+            data=extra["started_event_data"],
+            created_at=now,
+        )
+    )
+    return job
+
+
+def _claim_with_orm(worker: str, cfg: JobsSettings, now) -> Job | None:
     with transaction.atomic():
         slot = _free_slot(cfg.queue.maxConcurrent)
         if slot is None:

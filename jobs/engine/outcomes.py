@@ -8,20 +8,22 @@ transaction, since the code has returned; a discarded outcome releases it too.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from jobs.db import execute_prepared
 from jobs.engine.admission import slot_release
 from jobs.jobsconfig import JobsSettings
-from jobs.models import Job, Status, WorkerHeartbeat
-from jobs.services.config import config_get
+from jobs.models import Event, Job, Status, WorkerHeartbeat
+from jobs.services.config import config_recent
 from jobs.services.dlq import dlq_add
-from jobs.services.events import event_emit
+from jobs.services.events import event_announce, event_emit
 
 logger = logging.getLogger("jobs.engine")
 
@@ -41,7 +43,30 @@ def _lock_running(job: Job, worker: str | None) -> Job | None:
     return current
 
 
+# job_succeed as one statement for the hot path: free the slot, compare-and-set the
+# job, store its event; nothing changes but the slot when the job moved on meanwhile.
+_SUCCEED_SQL = """
+WITH freed AS (
+    UPDATE jobs_admissionslot SET job_id = NULL, worker = '', claimed_at = NULL, lease_expires_at = NULL
+    WHERE job_id = %(id)s AND worker = %(worker)s
+    RETURNING number
+), done AS (
+    UPDATE jobs_job SET status = 'succeeded', result = %(result)s::jsonb, completed_at = %(now)s,
+        updated_at = %(now)s, lease_expires_at = NULL
+    WHERE id = %(id)s AND status = 'running' AND attempts = %(attempts)s AND worker = %(worker)s
+    RETURNING id, attempts
+), stored AS (
+    INSERT INTO jobs_event (type, job_id, data, created_at)
+    SELECT 'job:succeeded', id, jsonb_build_object('attempt', attempts), %(now)s FROM done
+    RETURNING id, data
+)
+SELECT stored.id, stored.data FROM stored
+"""
+
+
 def job_succeed(job: Job, *, worker: str, result: Any) -> str:
+    if connection.vendor == "postgresql":
+        return _succeed_in_one_statement(job, worker, result)
     with transaction.atomic():
         current = _lock_running(job, worker)
         if current is None:
@@ -57,12 +82,30 @@ def job_succeed(job: Job, *, worker: str, result: Any) -> str:
     return Status.SUCCEEDED
 
 
+def _succeed_in_one_statement(job: Job, worker: str, result: Any) -> str:
+    now = timezone.now()
+    params = {
+        "id": job.id,
+        "worker": worker,
+        "attempts": job.attempts,
+        "now": now,
+        "result": None if result is None else json.dumps(result),
+    }
+    _, rows = execute_prepared(_SUCCEED_SQL, params)
+    row = rows[0] if rows else None
+    if row is None:
+        logger.info("outcome of job %s attempt %s discarded: the job moved on meanwhile", job.id, job.attempts)
+        return DISCARDED
+    event_announce(Event(id=row[0], type="job:succeeded", job_id=job.id, data=row[1], created_at=now))
+    return Status.SUCCEEDED
+
+
 def job_wait_for_approval(job: Job, *, worker: str, issue_id: str) -> str:
     """An entry point asked for approval mid-run: running -> waiting_approval.
 
     The run does not count as a failed attempt.
     """
-    cfg = config_get()
+    cfg = config_recent()
     with transaction.atomic():
         current = _lock_running(job, worker)
         if current is None:
@@ -101,7 +144,7 @@ def job_fail_attempt(job: Job, *, worker: str | None, error: str) -> str:
     ``worker`` None is the reconciler acting on an abandoned or timed-out job; it
     counts the failure against the worker that ran it.
     """
-    cfg = config_get()
+    cfg = config_recent()
     with transaction.atomic():
         current = _lock_running(job, worker)
         if current is None:

@@ -23,7 +23,7 @@ from jobs.engine.outcomes import job_fail_attempt, job_succeed, job_wait_for_app
 from jobs.entrypoints import ApprovalRequired, JobContext
 from jobs.jobsconfig import JobsSettings
 from jobs.models import Job
-from jobs.services.config import config_get
+from jobs.services.config import config_recent
 
 TIMEOUT_ERROR = "Job timed out"
 
@@ -93,7 +93,7 @@ def _thread_deadline(seconds: float):
 
 def job_execute(job: Job, *, worker: str, cfg: JobsSettings | None = None) -> str:
     """Run the job's entry point and apply the outcome. Returns the job's new status."""
-    cfg = cfg or config_get()
+    cfg = cfg or config_recent()
     func = entrypoints.get(job.entrypoint)
     ctx = JobContext(job_id=str(job.id), attempt=job.attempts, approved=job.approved_at is not None)
     try:

@@ -24,7 +24,7 @@ from jobs.engine.admission import job_claim_next, slots_ensure
 from jobs.engine.runner import job_execute
 from jobs.engine.wakeups import wake_another_drain
 from jobs.models import AdmissionSlot, Job, Status, WorkerHeartbeat
-from jobs.services.config import config_get
+from jobs.services.config import config_recent
 
 logger = logging.getLogger("jobs.engine")
 
@@ -60,7 +60,7 @@ class WorkerRuntime:
             return cls._instance
 
     def start(self) -> None:
-        slots_ensure(config_get().queue.maxConcurrent)
+        slots_ensure(config_recent().queue.maxConcurrent)
         self.beat()
         self._thread.start()
 

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 
 from jobs.models import Job
-from jobs.services.config import config_get
+from jobs.services.config import config_recent
 
 logger = logging.getLogger("jobs.wakeups")
 
@@ -93,7 +93,7 @@ def wake(job_ids: list[str], *, cap: int | None = None) -> int:
 
 
 def _cap() -> int:
-    return config_get().queue.maxConcurrent
+    return config_recent().queue.maxConcurrent
 
 
 def publish(job_ids: list[str]) -> int:

@@ -17,8 +17,9 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import connection, transaction
 
+from jobs.db import dumps, execute_prepared
 from jobs.models import AuditChainHead, AuditEntry
 
 GENESIS_HASH = "0" * 64
@@ -143,9 +144,9 @@ def audit_record(
     """Append one entry to the chain. Call inside the transaction of the change."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    head = _lock_a_chain_head()
+    head_id, head_hash = _lock_a_chain_head()
     entry = AuditEntry(
-        chain=head.pk,
+        chain=head_id,
         actor=actor.name,
         source=actor.source,
         action=action,
@@ -157,13 +158,38 @@ def audit_record(
         after=_jsonable(after),
         ip=actor.ip or "",
         user_agent=(actor.user_agent or "")[:300],
-        prev_hash=head.last_hash,
+        prev_hash=head_hash,
     )
     entry.hash = entry_digest(entry)
-    entry.save(force_insert=True)
-    head.last_hash = entry.hash
-    head.save(update_fields=["last_hash"])
+    _append(entry)
     return entry
+
+
+# Lock a chain head no other transaction holds; then, in one statement, append the
+# entry and move that head to it.
+_LOCK_FREE_HEAD = "SELECT id, last_hash FROM jobs_auditchainhead ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED"
+_APPEND = """
+WITH entry AS (
+    INSERT INTO jobs_auditentry (created_at, actor, source, action, outcome, object_type, object_ids, reason,
+        before, after, ip, user_agent, chain, prev_hash, hash)
+    SELECT created_at, actor, source, action, outcome, object_type, object_ids, reason,
+        before, after, ip, user_agent, chain, prev_hash, hash
+    FROM jsonb_populate_record(NULL::jobs_auditentry, %(entry)s::jsonb)
+    RETURNING id
+)
+UPDATE jobs_auditchainhead SET last_hash = %(hash)s WHERE id = %(chain)s
+RETURNING (SELECT id FROM entry)
+"""
+
+
+def _append(entry: AuditEntry) -> None:
+    if connection.vendor != "postgresql":
+        entry.save(force_insert=True)
+        AuditChainHead.objects.filter(pk=entry.chain).update(last_hash=entry.hash)
+        return
+    row = {field.column: getattr(entry, field.attname) for field in AuditEntry._meta.concrete_fields}
+    _, [(entry.id,)] = execute_prepared(_APPEND, {"entry": dumps(row), "hash": entry.hash, "chain": entry.chain})
+    entry._state.adding = False
 
 
 def audit_chains_ensure() -> None:
@@ -173,14 +199,20 @@ def audit_chains_ensure() -> None:
     )
 
 
-def _lock_a_chain_head() -> AuditChainHead:
-    """A chain head locked for this transaction: a free one, else wait for one at random."""
-    free = AuditChainHead.objects.select_for_update(skip_locked=True).order_by("?").first()
-    if free is not None:
-        return free
+def _lock_a_chain_head() -> tuple[int, str]:
+    """(id, last hash) of a chain head locked for this transaction: a free one, else one at random."""
+    if connection.vendor == "postgresql":
+        _, free = execute_prepared(_LOCK_FREE_HEAD, {})
+    else:
+        free = list(
+            AuditChainHead.objects.select_for_update(skip_locked=True).order_by("?")[:1].values_list("id", "last_hash")
+        )
+    if free:
+        return free[0]
     if not AuditChainHead.objects.exists():  # the migration makes them; a flushed test database has none
         audit_chains_ensure()
-    return AuditChainHead.objects.select_for_update().get(pk=random.randint(1, AUDIT_CHAINS))
+    head = AuditChainHead.objects.select_for_update().get(pk=random.randint(1, AUDIT_CHAINS))
+    return head.pk, head.last_hash
 
 
 def audit_job_change(actor: Actor, *, action: str, job, before: dict[str, Any], reason: str = "") -> AuditEntry:

@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 from django.db import connection, transaction
 
+from jobs.db import execute_prepared
 from jobs.jobsconfig import JobsSettings
 from jobs.models import Job
 from jobs.selectors import utilization_percent
@@ -33,11 +34,17 @@ from jobs.services.errors import Backpressure
 
 # Key of the advisory lock (any constant unique to this purpose).
 QUEUE_ROOM_LOCK = 0x4A4F4253
-_HOLDERS = """
-SELECT count(*) FROM pg_locks
-WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
-  AND classid = 0 AND objid = %s AND objsubid = 1 AND granted
+# Take the lock in shared mode, then (a subquery that depends on it, so after it)
+# read how many transactions hold it.
+_SHARED_LOCK_THEN_HOLDERS = """
+SELECT (
+    SELECT count(*) FROM pg_locks
+    WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND classid = 0 AND objid = %(key)s AND objsubid = 1 AND granted AND locked.taken = 1
+)
+FROM (SELECT 1 AS taken FROM (SELECT pg_advisory_xact_lock_shared(%(key)s)) AS lock) AS locked
 """
+_QUEUED_UP_TO = "SELECT count(*) FROM (SELECT 1 FROM jobs_job WHERE status = 'queued' LIMIT %(limit)s) AS queued"
 
 
 class _Crowded(Exception):
@@ -102,12 +109,9 @@ def ensure_room_in_queue(cfg: JobsSettings | None = None, *, wanted: int = 1) ->
 
 
 def _shared_room(cfg: JobsSettings) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [QUEUE_ROOM_LOCK])
-        cursor.execute(_HOLDERS, [QUEUE_ROOM_LOCK])
-        holders = cursor.fetchone()[0]
+    _, [(holders,)] = execute_prepared(_SHARED_LOCK_THEN_HOLDERS, {"key": QUEUE_ROOM_LOCK})
     limit = queue_limit(cfg)
-    queued = _queued_up_to(limit)
+    _, [(queued,)] = execute_prepared(_QUEUED_UP_TO, {"limit": limit})
     if queued >= limit:
         raise _refuse(cfg, queued)
     if queued + holders > limit:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -42,7 +44,37 @@ def _overrides() -> dict[str, Any]:
 def config_get() -> JobsSettings:
     """The effective configuration: defaults, then the file, then console overrides."""
     merged = jobsconfig.deep_merge(file_config(), _overrides())
-    return jobsconfig.validate(merged)
+    return _validated(json.dumps(merged, sort_keys=True))
+
+
+@lru_cache(maxsize=32)
+def _validated(canonical: str) -> JobsSettings:
+    """Validation is the costly part of a read: done once per distinct configuration."""
+    return jobsconfig.validate(json.loads(canonical))
+
+
+# Workers read the configuration for every job they admit, and every submission
+# checks backpressure against it; at most once a second per process is enough, and
+# a change made in this process applies at once.
+RECENT_CONFIG_SECONDS = 1.0
+_recent_config: tuple[float, JobsSettings] | None = None
+
+
+def config_recent() -> JobsSettings:
+    """The configuration at most RECENT_CONFIG_SECONDS old: for the hot paths (admission, submit)."""
+    global _recent_config
+    cached = _recent_config
+    if cached is not None and time.monotonic() - cached[0] < RECENT_CONFIG_SECONDS:
+        return cached[1]
+    cfg = config_get()
+    _recent_config = (time.monotonic(), cfg)
+    return cfg
+
+
+def config_forget_recent() -> None:
+    """Make the next config_recent() read the database (a change here; between tests)."""
+    global _recent_config
+    _recent_config = None
 
 
 def config_update(
@@ -64,6 +96,8 @@ def config_update(
         row.updated_at = timezone.now()
         row.updated_by = actor.name
         row.save(update_fields=["overrides", "updated_at", "updated_by"])
+        config_forget_recent()  # this transaction reads the new settings at once,
+        transaction.on_commit(config_forget_recent)  # and so does everything after it
         audit_record(
             actor,
             action=action,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
+from jobs.db import insert_rows
 from jobs.models import Event, Job
 from jobs.signals import job_event
 
@@ -39,6 +41,14 @@ def event_emit(type: str, *, job: Job | None = None, **data: Any) -> Event:
     return event
 
 
+def event_announce(event: Event) -> None:
+    """Send the signal for an event already stored by the engine's own SQL."""
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(lambda: _send(event))
+    else:
+        _send(event)
+
+
 def events_emit_many(type: str, jobs: list[Job], **data: Any) -> None:
     """One event per job, written in one INSERT (bulk actions)."""
     if type not in EVENT_TYPES:
@@ -55,10 +65,21 @@ def _send(event: Event) -> None:
 
 
 def events_emit_each(type: str, jobs_and_data: list[tuple[Job, dict[str, Any]]]) -> None:
-    """One event per job, each with its own data, written in one INSERT (bulk submit)."""
+    """One event per job, each with its own data, written in one INSERT (bulk submit, retry-all)."""
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type}")
     if not jobs_and_data:
         return
-    events = Event.objects.bulk_create([Event(type=type, job_id=job.id, data=data) for job, data in jobs_and_data])
-    transaction.on_commit(lambda: [_send(event) for event in events])
+    if connection.vendor != "postgresql":
+        Event.objects.bulk_create([Event(type=type, job_id=job.id, data=data) for job, data in jobs_and_data])
+        return
+    now = timezone.now()
+    ids = insert_rows(
+        Event, [{"type": type, "job_id": job.id, "data": data, "created_at": now} for job, data in jobs_and_data]
+    )
+    if job_event.has_listeners(Event):  # model instances only for someone who listens
+        events = [
+            Event(id=id, type=type, job_id=job.id, data=data, created_at=now)
+            for id, (job, data) in zip(ids, jobs_and_data, strict=True)
+        ]
+        transaction.on_commit(lambda: [_send(event) for event in events])

@@ -7,19 +7,20 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from jobs import entrypoints
+from jobs.db import dumps, execute_prepared, insert_many
 from jobs.engine.wakeups import wake_after_commit
-from jobs.models import ACTIVE_STATUSES, DLQEntry, Job, Priority, Status
+from jobs.models import ACTIVE_STATUSES, DLQEntry, Event, Job, Priority, Status
 from jobs.representations import job_snapshot
 from jobs.services.audit import Actor, audit_job_change, audit_record, authorize
 from jobs.services.backpressure import ensure_room_in_queue, hold_submissions, with_room_for_one
-from jobs.services.config import config_get
+from jobs.services.config import config_get, config_recent
 from jobs.services.dlq import dlq_add
 from jobs.services.errors import Backpressure, Conflict, InvalidInput, NotFound
-from jobs.services.events import event_emit, events_emit_each, events_emit_many
+from jobs.services.events import event_announce, event_emit, events_emit_each, events_emit_many
 from jobs.services.export import export_jobs
 
 CLEAR_ALL_CONFIRMATION = "clear all jobs"
@@ -76,34 +77,52 @@ def job_submit(
 ) -> tuple[Job, bool]:
     """Create a job, or return the active one with the same jobKey. Returns (job, created)."""
     authorize(actor, "jobs.submit_job", action="job.submit", object_type="job")
-    cfg = config_get()
+    cfg = config_recent()
     fields = _validated_submission(
         entrypoint, params, priority, max_attempts, issue_id, job_key, cfg.worker.maxAttempts
     )
-    existing = Job.objects.active().filter(job_key=fields["job_key"]).first()
-    if existing is not None:
-        return existing, False
     job = _new_job(actor, cfg, fields, timezone.now())
-    waits = job.status == Status.WAITING_APPROVAL
-
-    def insert() -> None:
-        job.save(force_insert=True)
-        event_emit("job:submitted", job=job, entrypoint=job.entrypoint, priority=job.priority_label)
-        if waits:
-            event_emit("job:waiting_approval", job=job, issueId=job.issue_id)
-        audit_record(actor, action="job.submit", object_type="job", object_ids=[job.id], after=job_snapshot(job))
-        if not waits:
-            wake_after_commit([job.id])
-
     try:
-        with_room_for_one(insert, cfg)
-    except IntegrityError:
-        # Another request created the same jobKey between our check and insert.
-        existing = Job.objects.active().filter(job_key=fields["job_key"]).first()
+        with_room_for_one(lambda: _store_submitted(actor, job), cfg)
+    except (IntegrityError, Backpressure):
+        # The jobKey has an active job: a repeat answers with it, also under backpressure.
+        existing = Job.objects.active().filter(job_key=job.job_key).first()
         if existing is None:
             raise
         return existing, False
     return job, True
+
+
+# A queued submission's job and its job:submitted event, in one statement.
+_INSERT_QUEUED = """
+WITH job AS (
+    INSERT INTO jobs_job SELECT * FROM jsonb_populate_record(NULL::jobs_job, %(job)s::jsonb) RETURNING id
+)
+INSERT INTO jobs_event (type, job_id, data, created_at)
+SELECT 'job:submitted', id, %(data)s::jsonb, %(now)s FROM job
+RETURNING id
+"""
+
+
+def _store_submitted(actor: Actor, job: Job) -> None:
+    """Inside the submission's transaction: the job, its events, its audit entry, its wake-up."""
+    waits = job.status == Status.WAITING_APPROVAL
+    if connection.vendor == "postgresql" and not waits:
+        data = {"entrypoint": job.entrypoint, "priority": job.priority_label}
+        row = {field.column: getattr(job, field.attname) for field in Job._meta.concrete_fields}
+        _, [(event_id,)] = execute_prepared(
+            _INSERT_QUEUED, {"job": dumps(row), "data": dumps(data), "now": job.created_at}
+        )
+        job._state.adding = False
+        event_announce(Event(id=event_id, type="job:submitted", job_id=job.id, data=data, created_at=job.created_at))
+    else:
+        job.save(force_insert=True)
+        event_emit("job:submitted", job=job, entrypoint=job.entrypoint, priority=job.priority_label)
+        if waits:
+            event_emit("job:waiting_approval", job=job, issueId=job.issue_id)
+    audit_record(actor, action="job.submit", object_type="job", object_ids=[job.id], after=job_snapshot(job))
+    if not waits:
+        wake_after_commit([job.id])
 
 
 BATCH_MAX = 1000
@@ -176,7 +195,7 @@ def _insert_new(actor: Actor, cfg, submissions) -> dict[str, tuple[Job, bool]]:
                 retry_after=max(1, cfg.worker.retryDelayMs // 1000),
                 detail={"fits": room, "new": len(new)},
             )
-        Job.objects.bulk_create(new)
+        insert_many(Job, new)
         events_emit_each(
             "job:submitted", [(job, {"entrypoint": job.entrypoint, "priority": job.priority_label}) for job in new]
         )
