@@ -16,8 +16,12 @@ app.autodiscover_tasks()
 def _schedule_periodic_work(sender, **kwargs) -> None:
     from django.conf import settings
 
-    sender.add_periodic_task(settings.JOBS_RECONCILE_SECONDS, sender.signature("jobs.reconcile"), name="reconcile")
-    sender.add_periodic_task(_approval_poll_seconds(), sender.signature("jobs.poll_approvals"), name="poll-approvals")
+    from jobs import task_names
+
+    sender.add_periodic_task(settings.JOBS_RECONCILE_SECONDS, sender.signature(task_names.RECONCILE), name="reconcile")
+    sender.add_periodic_task(
+        _approval_poll_seconds(), sender.signature(task_names.POLL_APPROVALS), name="poll-approvals"
+    )
 
 
 def _approval_poll_seconds() -> float:

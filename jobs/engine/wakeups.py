@@ -22,13 +22,12 @@ from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
+from jobs import task_names
 from jobs.models import Job
 from jobs.services.config import config_recent
 
 logger = logging.getLogger("jobs.wakeups")
 
-RUN_JOBS_TASK = "jobs.run_jobs"
-RUN_OPERATION_TASK = "jobs.run_operation"
 GATE_KEY = "jobs:wakeups:outstanding"
 # A gate that drifted high (messages purged by hand) heals after this long without wake-ups.
 GATE_TTL_SECONDS = 30
@@ -101,7 +100,7 @@ def publish(job_ids: list[str]) -> int:
     sent = 0
     for job_id in job_ids:
         try:
-            current_app.send_task(RUN_JOBS_TASK, args=[job_id], task_id=job_id, retry=False)
+            current_app.send_task(task_names.RUN_JOBS, args=[job_id], task_id=job_id, retry=False)
             sent += 1
         except Exception as exc:  # broker down: the reconciler will publish it again
             logger.warning("could not publish a wake-up for job %s (%s); the reconciler will retry", job_id, exc)
@@ -114,13 +113,13 @@ def wake_another_drain() -> None:
     """A drain that stopped at its limit hands on to a new wake-up, if the gate has a place."""
     if _places(1, _cap()):
         try:
-            current_app.send_task(RUN_JOBS_TASK, args=[None], retry=False)
+            current_app.send_task(task_names.RUN_JOBS, args=[None], retry=False)
         except Exception as exc:  # the reconciler publishes for due jobs later
             logger.warning("could not publish a wake-up (%s)", exc)
 
 
 def publish_operation(operation_id) -> None:
     try:
-        current_app.send_task(RUN_OPERATION_TASK, args=[str(operation_id)], retry=False)
+        current_app.send_task(task_names.RUN_OPERATION, args=[str(operation_id)], retry=False)
     except Exception as exc:  # the reconciler starts pending operations later
         logger.warning("could not publish operation %s (%s)", operation_id, exc)

@@ -12,12 +12,14 @@ import hmac
 import json
 import logging
 
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from jobs import task_names
 from jobs.models import GitHubDelivery
 
 logger = logging.getLogger("jobs.github")
@@ -72,9 +74,9 @@ def webhook(request: HttpRequest) -> HttpResponse:
 
 
 def _apply_later(number: int, label: str, sender: str) -> None:
-    from jobs.tasks import github_label
-
     try:
-        github_label.apply_async(kwargs={"issue_number": number, "label": label, "sender": sender}, retry=False)
+        current_app.send_task(
+            task_names.GITHUB_LABEL, kwargs={"issue_number": number, "label": label, "sender": sender}, retry=False
+        )
     except Exception as exc:  # broker down: the poll will see the label
         logger.warning("could not publish the webhook label of #%s (%s); the poll will apply it", number, exc)
