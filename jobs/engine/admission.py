@@ -20,7 +20,9 @@ short, and admissions resume once fewer than the new limit run.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -32,6 +34,8 @@ from jobs.jobsconfig import JobsSettings
 from jobs.models import AdmissionSlot, Event, Job, Status
 from jobs.services.config import config_recent
 from jobs.services.events import event_announce, event_emit
+
+DISCARDED = "discarded"  # an outcome that changed nothing: the job had moved on meanwhile
 
 
 def slots_ensure(count: int) -> None:
@@ -99,6 +103,59 @@ FROM claimed, started
 """
 
 
+# The hot path of a drain: job N succeeded, and its slot goes straight to job N+1,
+# in one statement (one commit instead of two). Each CTE is a step of job_succeed
+# or of the claim; `keep` re-checks the limit (the slot is handed on only while
+# its number is within maxConcurrent and none above is held) and that the system
+# is enabled; otherwise the slot is freed and nothing is claimed.
+_SUCCEED_THEN_CLAIM_SQL = """
+WITH done AS (
+    UPDATE jobs_job SET status = 'succeeded', result = %(result)s::jsonb, completed_at = %(now)s,
+        updated_at = %(now)s, lease_expires_at = NULL
+    WHERE id = %(done_id)s AND status = 'running' AND attempts = %(attempts)s AND worker = %(worker)s
+    RETURNING id, attempts
+), stored AS (
+    INSERT INTO jobs_event (type, job_id, data, created_at)
+    SELECT 'job:succeeded', id, jsonb_build_object('attempt', attempts), %(now)s FROM done
+    RETURNING id, data
+), mine AS (
+    SELECT number FROM jobs_admissionslot WHERE job_id = %(done_id)s AND worker = %(worker)s FOR UPDATE
+), keep AS (
+    SELECT number FROM mine
+    WHERE %(enabled)s AND number <= %(limit)s AND NOT EXISTS (
+        SELECT 1 FROM jobs_admissionslot above WHERE above.number > %(limit)s AND above.job_id IS NOT NULL
+    )
+), job AS (
+    SELECT id FROM jobs_job
+    WHERE status = 'queued' AND next_attempt_at <= %(now)s AND EXISTS (SELECT 1 FROM keep)
+      AND NOT EXISTS (SELECT 1 FROM jobs_admissionslot holding WHERE holding.job_id = jobs_job.id)
+    ORDER BY priority, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE jobs_job SET status = 'running', attempts = attempts + 1, started_at = %(now)s, updated_at = %(now)s,
+        worker = %(worker)s, lease_expires_at = %(lease)s
+    FROM job WHERE jobs_job.id = job.id
+    RETURNING jobs_job.*
+), handed AS (
+    UPDATE jobs_admissionslot
+    SET job_id = (SELECT id FROM claimed),
+        worker = CASE WHEN EXISTS (SELECT 1 FROM claimed) THEN %(worker)s ELSE '' END,
+        claimed_at = CASE WHEN EXISTS (SELECT 1 FROM claimed) THEN %(now)s END,
+        lease_expires_at = CASE WHEN EXISTS (SELECT 1 FROM claimed) THEN %(lease)s END
+    FROM mine WHERE jobs_admissionslot.number = mine.number
+    RETURNING jobs_admissionslot.number
+), started AS (
+    INSERT INTO jobs_event (type, job_id, data, created_at)
+    SELECT 'job:started', claimed.id,
+        jsonb_build_object('worker', %(worker)s::text, 'attempt', claimed.attempts), %(now)s
+    FROM claimed
+    RETURNING id, data
+)
+SELECT claimed.*, started.id AS started_event_id, started.data AS started_event_data,
+    (SELECT id FROM stored) AS succeeded_event_id, (SELECT data FROM stored) AS succeeded_event_data
+FROM (SELECT 1) AS one LEFT JOIN claimed ON true LEFT JOIN started ON true
+"""
+
+
 def job_claim_next(*, worker: str, cfg: JobsSettings | None = None) -> Job | None:
     """Admit the highest-priority, oldest due job if a slot is free; None otherwise."""
     cfg = cfg or config_recent()
@@ -112,22 +169,68 @@ def job_claim_next(*, worker: str, cfg: JobsSettings | None = None) -> Job | Non
 
 
 def _claim_in_one_statement(worker: str, cfg: JobsSettings, now) -> Job | None:
-    lease = now + timedelta(seconds=settings.JOBS_LEASE_SECONDS)
-    params = {"limit": cfg.queue.maxConcurrent, "now": now, "worker": worker, "lease": lease}
+    params = {"limit": cfg.queue.maxConcurrent, "now": now, "worker": worker, "lease": _lease(now)}
     names, rows = execute_prepared(_CLAIM_SQL, params)
     if not rows:
         if not AdmissionSlot.objects.filter(number=cfg.queue.maxConcurrent).exists():
             slots_ensure(cfg.queue.maxConcurrent)  # a new database, or the limit grew
             return _claim_with_orm(worker, cfg, now)
         return None
-    extra = dict(zip(names, rows[0], strict=True))
-    job = model_from_row(Job, names, rows[0])
+    return _claimed_job(names, rows[0], now)
+
+
+def job_succeed_then_claim_next(
+    job: Job, *, worker: str, result: Any, cfg: JobsSettings | None = None
+) -> tuple[str, Job | None]:
+    """job_succeed, then the next job into the same slot, in one statement (PostgreSQL).
+
+    Returns (the finished job's status or "discarded", the next job or None). A
+    drain calls this after each success, so a busy worker commits once per job.
+    """
+    cfg = cfg or config_recent()
+    now = timezone.now()
+    params = {
+        "done_id": job.id,
+        "attempts": job.attempts,
+        "worker": worker,
+        "result": None if result is None else json.dumps(result),
+        "enabled": cfg.worker.enabled,
+        "limit": cfg.queue.maxConcurrent,
+        "now": now,
+        "lease": _lease(now),
+    }
+    names, [row] = execute_prepared(_SUCCEED_THEN_CLAIM_SQL, params)
+    values = dict(zip(names, row, strict=True))
+    if values["succeeded_event_id"] is None:
+        status = DISCARDED
+    else:
+        status = Status.SUCCEEDED
+        event_announce(
+            Event(
+                id=values["succeeded_event_id"],
+                type="job:succeeded",
+                job_id=job.id,
+                data=values["succeeded_event_data"],
+                created_at=now,
+            )
+        )
+    return status, _claimed_job(names, row, now) if values["id"] is not None else None
+
+
+def _lease(now):
+    return now + timedelta(seconds=settings.JOBS_LEASE_SECONDS)
+
+
+def _claimed_job(names: list[str], row: tuple, now) -> Job:
+    """The Job a claim statement returned, its job:started event announced."""
+    values = dict(zip(names, row, strict=True))
+    job = model_from_row(Job, names, row)
     event_announce(
         Event(
-            id=extra["started_event_id"],
+            id=values["started_event_id"],
             type="job:started",
             job_id=job.id,
-            data=extra["started_event_data"],
+            data=values["started_event_data"],
             created_at=now,
         )
     )
@@ -147,7 +250,7 @@ def _claim_with_orm(worker: str, cfg: JobsSettings, now) -> Job | None:
         job = _next_due_job(now)
         if job is None:
             return None
-        lease = now + timedelta(seconds=settings.JOBS_LEASE_SECONDS)
+        lease = _lease(now)
         job.status = Status.RUNNING
         job.attempts += 1
         job.started_at = now

@@ -18,7 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs.db import execute_prepared
-from jobs.engine.admission import slot_release
+from jobs.engine.admission import DISCARDED, slot_release
 from jobs.jobsconfig import JobsSettings
 from jobs.models import Event, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_recent
@@ -28,7 +28,6 @@ from jobs.services.events import event_announce, event_emit
 logger = logging.getLogger("jobs.engine")
 
 MAX_BACKOFF_SECONDS = 3600
-DISCARDED = "discarded"
 
 
 def _lock_running(job: Job, worker: str | None) -> Job | None:

@@ -17,8 +17,13 @@ import json
 import signal
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
 
 from jobs import entrypoints
+from jobs.engine.admission import job_claim_next, job_succeed_then_claim_next
 from jobs.engine.outcomes import job_fail_attempt, job_succeed, job_wait_for_approval
 from jobs.entrypoints import ApprovalRequired, JobContext
 from jobs.jobsconfig import JobsSettings
@@ -91,9 +96,21 @@ def _thread_deadline(seconds: float):
             _raise_in_thread(thread_id, None)
 
 
-def job_execute(job: Job, *, worker: str, cfg: JobsSettings | None = None) -> str:
-    """Run the job's entry point and apply the outcome. Returns the job's new status."""
-    cfg = cfg or config_recent()
+@dataclass(frozen=True)
+class Ran:
+    """What a run of the entry point came to, before it is recorded."""
+
+    result: Any = None
+    error: str | None = None
+    approval_issue: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None and self.approval_issue is None
+
+
+def job_run(job: Job, cfg: JobsSettings) -> Ran:
+    """Run the job's entry point under maxJobRuntimeMs; nothing is written."""
     func = entrypoints.get(job.entrypoint)
     ctx = JobContext(job_id=str(job.id), attempt=job.attempts, approved=job.approved_at is not None)
     try:
@@ -103,9 +120,33 @@ def job_execute(job: Job, *, worker: str, cfg: JobsSettings | None = None) -> st
             result = func(ctx, **job.params)
             json.dumps(result)  # refuse a result the database cannot store, as a failure
     except ApprovalRequired as request:
-        return job_wait_for_approval(job, worker=worker, issue_id=request.issue_id)
+        return Ran(approval_issue=request.issue_id)
     except JobTimeout:
-        return job_fail_attempt(job, worker=worker, error=TIMEOUT_ERROR)
+        return Ran(error=TIMEOUT_ERROR)
     except Exception as exc:
-        return job_fail_attempt(job, worker=worker, error=f"{type(exc).__name__}: {exc}")
-    return job_succeed(job, worker=worker, result=result)
+        return Ran(error=f"{type(exc).__name__}: {exc}")
+    return Ran(result=result)
+
+
+def outcome_record(job: Job, ran: Ran, *, worker: str) -> str:
+    """Record the run's outcome; returns the job's new status (or "discarded")."""
+    if ran.approval_issue is not None:
+        return job_wait_for_approval(job, worker=worker, issue_id=ran.approval_issue)
+    if ran.error is not None:
+        return job_fail_attempt(job, worker=worker, error=ran.error)
+    return job_succeed(job, worker=worker, result=ran.result)
+
+
+def job_execute(job: Job, *, worker: str, cfg: JobsSettings | None = None) -> str:
+    """Run the job's entry point and record the outcome. Returns the job's new status."""
+    return outcome_record(job, job_run(job, cfg or config_recent()), worker=worker)
+
+
+def job_execute_then_claim(job: Job, *, worker: str) -> tuple[str, Job | None]:
+    """job_execute, then claim the next job; a success and the claim are one statement
+    (PostgreSQL), so a busy worker commits once per job. Returns (status, next job)."""
+    cfg = config_recent()
+    ran = job_run(job, cfg)
+    if ran.succeeded and connection.vendor == "postgresql":
+        return job_succeed_then_claim_next(job, worker=worker, result=ran.result, cfg=cfg)
+    return outcome_record(job, ran, worker=worker), job_claim_next(worker=worker, cfg=cfg)

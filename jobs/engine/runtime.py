@@ -21,7 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs.engine.admission import job_claim_next, slots_ensure
-from jobs.engine.runner import job_execute
+from jobs.engine.runner import job_execute, job_execute_then_claim
 from jobs.engine.wakeups import wake_another_drain
 from jobs.models import AdmissionSlot, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_recent
@@ -151,18 +151,23 @@ class WorkerRuntime:
 def drain(runtime: WorkerRuntime, *, limit: int = DRAIN_LIMIT) -> int:
     """Admit and run jobs until none is due or no slot is free; returns how many ran.
 
-    After ``limit`` jobs it hands on to a new wake-up, so that one long drain
-    does not keep a worker from its other messages (operations, the reconciler).
+    Each success and the next claim are one statement, so the slot goes straight
+    to the next job. After ``limit`` jobs it hands on to a new wake-up, so that one
+    long drain does not keep a worker from its other messages (operations, the
+    reconciler).
     """
     ran = 0
-    while ran < limit:
-        job = job_claim_next(worker=runtime.name)
-        if job is None:
-            return ran
+    job = job_claim_next(worker=runtime.name)
+    while job is not None:
         with runtime.running(job.id):
-            status = job_execute(job, worker=runtime.name)
+            if ran + 1 < limit:
+                status, job_after = job_execute_then_claim(job, worker=runtime.name)
+            else:
+                status, job_after = job_execute(job, worker=runtime.name), None
         runtime.count(status)
         ran += 1
-    close_old_connections()
-    wake_another_drain()
+        job = job_after
+    if ran >= limit:
+        close_old_connections()
+        wake_another_drain()
     return ran
