@@ -15,7 +15,7 @@ from jobs.selectors import queue_stats
 from jobs.services.config import config_get, config_update
 from jobs.services.errors import Backpressure
 from jobs.services.jobs import job_cancel, job_submit
-from tests.support.processes import wait_for
+from tests.support.processes import sample_running, wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -168,17 +168,7 @@ def test_it_never_runs_more_than_max_concurrent_jobs_across_three_workers(worker
     workers(3)
     beat()
 
-    samples, max_running, overs = 0, 0, []
-    deadline = time.monotonic() + 150
-    while time.monotonic() < deadline:
-        running = Job.objects.running().count()
-        samples += 1
-        max_running = max(max_running, running)
-        if running > 2:
-            overs.append(running)
-        if Job.objects.filter(status=Status.SUCCEEDED).count() == total:
-            break
-        time.sleep(0.01)
+    samples, max_running, overs = sample_running(limit=2, total=total)
     elapsed = time.monotonic() - started_at
     print(f"\nmaxConcurrent=2, 3 workers, {total} jobs: max running {max_running}, {samples} samples, {elapsed:.1f}s")
 

@@ -18,7 +18,7 @@ from jobs.engine.runner import TIMEOUT_ERROR
 from jobs.models import AdmissionSlot, DLQEntry, Event, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_update
 from jobs.services.jobs import job_submit
-from tests.support.processes import wait_for
+from tests.support.processes import sample_running, wait_for
 
 pytestmark = pytest.mark.workers
 
@@ -70,17 +70,7 @@ def test_four_prefork_workers_of_four_children_never_run_more_than_max_concurren
     workers(4, pool="prefork", concurrency=4)
     beat()
 
-    samples, max_running, overs = 0, 0, []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        running = Job.objects.running().count()
-        samples += 1
-        max_running = max(max_running, running)
-        if running > 3:
-            overs.append(running)
-        if Job.objects.filter(status=Status.SUCCEEDED).count() == total:
-            break
-        time.sleep(0.01)
+    samples, max_running, overs = sample_running(limit=3, total=total, timeout=120)
     print(f"\nmaxConcurrent=3, 4x prefork -c 4, {total} jobs: max running {max_running} over {samples} samples")
 
     assert overs == [], f"more than maxConcurrent running at once: {overs[:10]}"

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from jobs.db import execute_prepared, model_from_row
 from jobs.jobsconfig import JobsSettings
-from jobs.models import AdmissionSlot, Event, Job, Status
+from jobs.models import AdmissionSlot, Job, Status
 from jobs.services.config import config_recent
 from jobs.services.events import event_announce, event_emit
 
@@ -65,18 +65,14 @@ def _next_due_job(now) -> Job | None:
     )
 
 
-# The claim below as one statement: one round trip, no BEGIN/COMMIT, for the hot path.
-# Each CTE is the ORM step of the same name in _claim_with_orm; all share one snapshot,
-# and `job` only looks once `slot` has locked a free slot.
-_CLAIM_SQL = """
-WITH slot AS (
-    SELECT number FROM jobs_admissionslot
-    WHERE job_id IS NULL AND number <= %(limit)s
-      AND NOT EXISTS (
-          SELECT 1 FROM jobs_admissionslot above WHERE above.number > %(limit)s AND above.job_id IS NOT NULL
-      )
-    ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED
-), job AS (
+# The claim as one statement: one round trip and one commit, for the hot path. Each
+# CTE is a step of _claim_with_orm; all share one snapshot. A claim statement first
+# names the slot it fills as `slot`; _CLAIM_STEPS then takes the best due job
+# (only once `slot` has a row), makes it running and stores its job:started event.
+_NONE_HELD_ABOVE_LIMIT = """NOT EXISTS (
+        SELECT 1 FROM jobs_admissionslot above WHERE above.number > %(limit)s AND above.job_id IS NOT NULL
+    )"""
+_CLAIM_STEPS = """job AS (
     SELECT id FROM jobs_job
     WHERE status = 'queued' AND next_attempt_at <= %(now)s AND EXISTS (SELECT 1 FROM slot)
       AND NOT EXISTS (SELECT 1 FROM jobs_admissionslot holding WHERE holding.job_id = jobs_job.id)
@@ -86,29 +82,35 @@ WITH slot AS (
         worker = %(worker)s, lease_expires_at = %(lease)s
     FROM job WHERE jobs_job.id = job.id
     RETURNING jobs_job.*
-), held AS (
-    UPDATE jobs_admissionslot SET job_id = claimed.id, worker = %(worker)s, claimed_at = %(now)s,
-        lease_expires_at = %(lease)s
-    FROM slot, claimed WHERE jobs_admissionslot.number = slot.number
-    RETURNING jobs_admissionslot.number
 ), started AS (
     INSERT INTO jobs_event (type, job_id, data, created_at)
     SELECT 'job:started', claimed.id,
         jsonb_build_object('worker', %(worker)s::text, 'attempt', claimed.attempts), %(now)s
     FROM claimed
-    RETURNING id, job_id, data
+    RETURNING id, data
+)"""
+
+_CLAIM_SQL = f"""
+WITH slot AS (
+    SELECT number FROM jobs_admissionslot
+    WHERE job_id IS NULL AND number <= %(limit)s AND {_NONE_HELD_ABOVE_LIMIT}
+    ORDER BY number LIMIT 1 FOR UPDATE SKIP LOCKED
+), {_CLAIM_STEPS}, held AS (
+    UPDATE jobs_admissionslot SET job_id = claimed.id, worker = %(worker)s, claimed_at = %(now)s,
+        lease_expires_at = %(lease)s
+    FROM slot, claimed WHERE jobs_admissionslot.number = slot.number
+    RETURNING jobs_admissionslot.number
 )
 SELECT claimed.*, started.id AS started_event_id, started.data AS started_event_data
 FROM claimed, started
-"""
-
+"""  # noqa: S608 - composed of the constant fragments above, values are parameters
 
 # The hot path of a drain: job N succeeded, and its slot goes straight to job N+1,
-# in one statement (one commit instead of two). Each CTE is a step of job_succeed
-# or of the claim; `keep` re-checks the limit (the slot is handed on only while
-# its number is within maxConcurrent and none above is held) and that the system
-# is enabled; otherwise the slot is freed and nothing is claimed.
-_SUCCEED_THEN_CLAIM_SQL = """
+# in one statement (one commit instead of two). `done` and `stored` are job_succeed;
+# `mine` is the slot job N held; it is kept as `slot` for the next job only while
+# its number is within maxConcurrent, none above is held and the system is enabled;
+# otherwise `handed` frees it and nothing is claimed.
+_SUCCEED_THEN_CLAIM_SQL = f"""
 WITH done AS (
     UPDATE jobs_job SET status = 'succeeded', result = %(result)s::jsonb, completed_at = %(now)s,
         updated_at = %(now)s, lease_expires_at = NULL
@@ -120,22 +122,9 @@ WITH done AS (
     RETURNING id, data
 ), mine AS (
     SELECT number FROM jobs_admissionslot WHERE job_id = %(done_id)s AND worker = %(worker)s FOR UPDATE
-), keep AS (
-    SELECT number FROM mine
-    WHERE %(enabled)s AND number <= %(limit)s AND NOT EXISTS (
-        SELECT 1 FROM jobs_admissionslot above WHERE above.number > %(limit)s AND above.job_id IS NOT NULL
-    )
-), job AS (
-    SELECT id FROM jobs_job
-    WHERE status = 'queued' AND next_attempt_at <= %(now)s AND EXISTS (SELECT 1 FROM keep)
-      AND NOT EXISTS (SELECT 1 FROM jobs_admissionslot holding WHERE holding.job_id = jobs_job.id)
-    ORDER BY priority, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
-), claimed AS (
-    UPDATE jobs_job SET status = 'running', attempts = attempts + 1, started_at = %(now)s, updated_at = %(now)s,
-        worker = %(worker)s, lease_expires_at = %(lease)s
-    FROM job WHERE jobs_job.id = job.id
-    RETURNING jobs_job.*
-), handed AS (
+), slot AS (
+    SELECT number FROM mine WHERE %(enabled)s AND number <= %(limit)s AND {_NONE_HELD_ABOVE_LIMIT}
+), {_CLAIM_STEPS}, handed AS (
     UPDATE jobs_admissionslot
     SET job_id = (SELECT id FROM claimed),
         worker = CASE WHEN EXISTS (SELECT 1 FROM claimed) THEN %(worker)s ELSE '' END,
@@ -143,17 +132,11 @@ WITH done AS (
         lease_expires_at = CASE WHEN EXISTS (SELECT 1 FROM claimed) THEN %(lease)s END
     FROM mine WHERE jobs_admissionslot.number = mine.number
     RETURNING jobs_admissionslot.number
-), started AS (
-    INSERT INTO jobs_event (type, job_id, data, created_at)
-    SELECT 'job:started', claimed.id,
-        jsonb_build_object('worker', %(worker)s::text, 'attempt', claimed.attempts), %(now)s
-    FROM claimed
-    RETURNING id, data
 )
 SELECT claimed.*, started.id AS started_event_id, started.data AS started_event_data,
     (SELECT id FROM stored) AS succeeded_event_id, (SELECT data FROM stored) AS succeeded_event_data
 FROM (SELECT 1) AS one LEFT JOIN claimed ON true LEFT JOIN started ON true
-"""
+"""  # noqa: S608 - composed of the constant fragments above, values are parameters
 
 
 def job_claim_next(*, worker: str, cfg: JobsSettings | None = None) -> Job | None:
@@ -206,13 +189,11 @@ def job_succeed_then_claim_next(
     else:
         status = Status.SUCCEEDED
         event_announce(
-            Event(
-                id=values["succeeded_event_id"],
-                type="job:succeeded",
-                job_id=job.id,
-                data=values["succeeded_event_data"],
-                created_at=now,
-            )
+            values["succeeded_event_id"],
+            "job:succeeded",
+            job_id=job.id,
+            data=values["succeeded_event_data"],
+            created_at=now,
         )
     return status, _claimed_job(names, row, now) if values["id"] is not None else None
 
@@ -226,13 +207,7 @@ def _claimed_job(names: list[str], row: tuple, now) -> Job:
     values = dict(zip(names, row, strict=True))
     job = model_from_row(Job, names, row)
     event_announce(
-        Event(
-            id=values["started_event_id"],
-            type="job:started",
-            job_id=job.id,
-            data=values["started_event_data"],
-            created_at=now,
-        )
+        values["started_event_id"], "job:started", job_id=job.id, data=values["started_event_data"], created_at=now
     )
     return job
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from jobs.db import execute_prepared
 from jobs.engine.admission import DISCARDED, slot_release
 from jobs.jobsconfig import JobsSettings
-from jobs.models import Event, Job, Status, WorkerHeartbeat
+from jobs.models import Job, Status, WorkerHeartbeat
 from jobs.services.config import config_recent
 from jobs.services.dlq import dlq_add
 from jobs.services.events import event_announce, event_emit
@@ -95,7 +95,7 @@ def _succeed_in_one_statement(job: Job, worker: str, result: Any) -> str:
     if row is None:
         logger.info("outcome of job %s attempt %s discarded: the job moved on meanwhile", job.id, job.attempts)
         return DISCARDED
-    event_announce(Event(id=row[0], type="job:succeeded", job_id=job.id, data=row[1], created_at=now))
+    event_announce(row[0], "job:succeeded", job_id=job.id, data=row[1], created_at=now)
     return Status.SUCCEEDED
 
 

@@ -41,12 +41,14 @@ def event_emit(type: str, *, job: Job | None = None, **data: Any) -> Event:
     return event
 
 
-def event_announce(event: Event) -> None:
-    """Send the signal for an event already stored by the engine's own SQL."""
+def event_announce(id: int, type: str, *, job_id, data: dict[str, Any], created_at) -> Event:
+    """Send the signal for an event the engine's own SQL has already stored."""
+    event = Event(id=id, type=type, job_id=job_id, data=data, created_at=created_at)
     if transaction.get_connection().in_atomic_block:
         transaction.on_commit(lambda: _send(event))
     else:
         _send(event)
+    return event
 
 
 def events_emit_many(type: str, jobs: list[Job], **data: Any) -> None:

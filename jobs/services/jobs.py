@@ -13,7 +13,7 @@ from django.utils import timezone
 from jobs import entrypoints
 from jobs.db import dumps, execute_prepared, insert_many
 from jobs.engine.wakeups import wake_after_commit
-from jobs.models import ACTIVE_STATUSES, DLQEntry, Event, Job, Priority, Status
+from jobs.models import ACTIVE_STATUSES, DLQEntry, Job, Priority, Status
 from jobs.representations import job_snapshot
 from jobs.services.audit import Actor, audit_job_change, audit_record, authorize
 from jobs.services.backpressure import ensure_room_in_queue, hold_submissions, with_room_for_one
@@ -114,7 +114,7 @@ def _store_submitted(actor: Actor, job: Job) -> None:
             _INSERT_QUEUED, {"job": dumps(row), "data": dumps(data), "now": job.created_at}
         )
         job._state.adding = False
-        event_announce(Event(id=event_id, type="job:submitted", job_id=job.id, data=data, created_at=job.created_at))
+        event_announce(event_id, "job:submitted", job_id=job.id, data=data, created_at=job.created_at)
     else:
         job.save(force_insert=True)
         event_emit("job:submitted", job=job, entrypoint=job.entrypoint, priority=job.priority_label)

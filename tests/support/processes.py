@@ -117,3 +117,24 @@ def wait_for(predicate: Callable[[], object], *, timeout: float = 30, interval: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
         time.sleep(interval)
+
+
+def sample_running(*, limit: int, total: int, timeout: float = 150) -> tuple[int, int, list[int]]:
+    """Sample the running count from the database until ``total`` jobs succeeded.
+
+    Returns (samples, the highest count seen, every count above ``limit``).
+    """
+    from jobs.models import Job, Status
+
+    samples, highest, overs = 0, 0, []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = Job.objects.running().count()
+        samples += 1
+        highest = max(highest, running)
+        if running > limit:
+            overs.append(running)
+        if Job.objects.filter(status=Status.SUCCEEDED).count() == total:
+            break
+        time.sleep(0.01)
+    return samples, highest, overs
