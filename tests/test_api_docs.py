@@ -142,8 +142,10 @@ def _nothing(cli, tmp_path):
 SCENARIOS = {
     "submit-batch": (
         _nothing,
-        lambda out, env, tmp_path: [(i["created"], i["job"]["priority"]) for i in json.loads(out)["items"]]
-        == [(True, "normal"), (True, "high")],
+        lambda out, env, tmp_path: (
+            [(i["created"], i["job"]["priority"]) for i in json.loads(out)["items"]]
+            == [(True, "normal"), (True, "high")]
+        ),
     ),
     "dlq-inspect": (_setup_dlq_inspect, _check_dlq_inspect),
     "dlq-retry-one": (_setup_one_dead, _check_retry_one),
