@@ -49,6 +49,11 @@ def model_from_row(model: type[Model], names: list[str], row: tuple) -> Model:
     return model.from_db(connection.alias, [field.attname for field in fields], loaded)
 
 
+def row_of(obj: Model) -> dict[str, Any]:
+    """Every column of ``obj`` by name: what jsonb_populate_record reads from ``dumps``."""
+    return {field.column: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
+
+
 def insert_many(model: type[Model], objects: list[Model]) -> None:
     """INSERT ``objects`` in one statement; primary keys the database gives are set on them."""
     if not objects:

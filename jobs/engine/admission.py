@@ -251,7 +251,12 @@ def slot_release(job_id, *, worker: str | None = None) -> int:
     held = AdmissionSlot.objects.filter(job_id=job_id)
     if worker is not None:
         held = held.filter(worker=worker)
-    return held.update(job_id=None, worker="", claimed_at=None, lease_expires_at=None)
+    return slots_free(held)
+
+
+def slots_free(slots) -> int:
+    """Empty these slots (a queryset of AdmissionSlot): the one way a slot is given up."""
+    return slots.update(job_id=None, worker="", claimed_at=None, lease_expires_at=None)
 
 
 def slots_held_by_stopping_jobs() -> int:

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from jobs.engine.admission import slot_release, slots_ensure
+from jobs.engine.admission import slot_release, slots_ensure, slots_free
 from jobs.engine.outcomes import DISCARDED, job_fail_attempt
 from jobs.engine.runner import TIMEOUT_ERROR
 from jobs.engine.wakeups import publish, publish_operation
@@ -54,9 +54,7 @@ def _recover_abandoned(now) -> int:
 
 def _free_lost_slots(now) -> int:
     """Slots whose worker stopped renewing them (killed while its job's code ran)."""
-    return AdmissionSlot.objects.filter(job_id__isnull=False, lease_expires_at__lt=now).update(
-        job_id=None, worker="", claimed_at=None, lease_expires_at=None
-    )
+    return slots_free(AdmissionSlot.objects.filter(job_id__isnull=False, lease_expires_at__lt=now))
 
 
 def _time_out_long_runs(now, cfg: JobsSettings) -> int:

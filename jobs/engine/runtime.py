@@ -20,7 +20,7 @@ from django.db import close_old_connections
 from django.db.models import F
 from django.utils import timezone
 
-from jobs.engine.admission import job_claim_next, slots_ensure
+from jobs.engine.admission import job_claim_next, slots_ensure, slots_free
 from jobs.engine.runner import job_execute, job_execute_then_claim
 from jobs.engine.wakeups import wake_another_drain
 from jobs.models import AdmissionSlot, Job, Status, WorkerHeartbeat
@@ -135,9 +135,11 @@ class WorkerRuntime:
             AdmissionSlot.objects.filter(job_id__in=running, worker=self.name).update(lease_expires_at=lease)
         # A slot left held by this process for a job it no longer runs (an outcome that
         # could not be written) is freed here rather than after its lease.
-        AdmissionSlot.objects.filter(worker=self.name).exclude(job_id__in=running).exclude(
-            claimed_at__gte=now - timedelta(seconds=settings.JOBS_HEARTBEAT_SECONDS)
-        ).update(job_id=None, worker="", claimed_at=None, lease_expires_at=None)
+        slots_free(
+            AdmissionSlot.objects.filter(worker=self.name)
+            .exclude(job_id__in=running)
+            .exclude(claimed_at__gte=now - timedelta(seconds=settings.JOBS_HEARTBEAT_SECONDS))
+        )
 
     def _beat_forever(self) -> None:
         while not self._stop.wait(settings.JOBS_HEARTBEAT_SECONDS):

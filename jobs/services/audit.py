@@ -19,7 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 
-from jobs.db import dumps, execute_prepared
+from jobs.db import dumps, execute_prepared, row_of
 from jobs.models import AuditChainHead, AuditEntry
 
 GENESIS_HASH = "0" * 64
@@ -187,8 +187,9 @@ def _append(entry: AuditEntry) -> None:
         entry.save(force_insert=True)
         AuditChainHead.objects.filter(pk=entry.chain).update(last_hash=entry.hash)
         return
-    row = {field.column: getattr(entry, field.attname) for field in AuditEntry._meta.concrete_fields}
-    _, [(entry.id,)] = execute_prepared(_APPEND, {"entry": dumps(row), "hash": entry.hash, "chain": entry.chain})
+    _, [(entry.id,)] = execute_prepared(
+        _APPEND, {"entry": dumps(row_of(entry)), "hash": entry.hash, "chain": entry.chain}
+    )
     entry._state.adding = False
 
 

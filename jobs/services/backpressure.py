@@ -62,6 +62,9 @@ def queue_limit(cfg: JobsSettings) -> int:
 
 def _queued_up_to(limit: int) -> int:
     """Queued jobs, counted no further than ``limit`` (the cost stays bounded by the limit)."""
+    if _on_postgresql():
+        _, [(queued,)] = execute_prepared(_QUEUED_UP_TO, {"limit": limit})
+        return queued
     return Job.objects.queued()[:limit].count()
 
 
@@ -111,7 +114,7 @@ def ensure_room_in_queue(cfg: JobsSettings | None = None, *, wanted: int = 1) ->
 def _shared_room(cfg: JobsSettings) -> None:
     _, [(holders,)] = execute_prepared(_SHARED_LOCK_THEN_HOLDERS, {"key": QUEUE_ROOM_LOCK})
     limit = queue_limit(cfg)
-    _, [(queued,)] = execute_prepared(_QUEUED_UP_TO, {"limit": limit})
+    queued = _queued_up_to(limit)
     if queued >= limit:
         raise _refuse(cfg, queued)
     if queued + holders > limit:

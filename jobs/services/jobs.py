@@ -11,7 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from jobs import entrypoints
-from jobs.db import dumps, execute_prepared, insert_many
+from jobs.db import dumps, execute_prepared, insert_many, row_of
 from jobs.engine.wakeups import wake_after_commit
 from jobs.models import ACTIVE_STATUSES, DLQEntry, Job, Priority, Status
 from jobs.representations import job_snapshot
@@ -109,9 +109,8 @@ def _store_submitted(actor: Actor, job: Job) -> None:
     waits = job.status == Status.WAITING_APPROVAL
     if connection.vendor == "postgresql" and not waits:
         data = {"entrypoint": job.entrypoint, "priority": job.priority_label}
-        row = {field.column: getattr(job, field.attname) for field in Job._meta.concrete_fields}
         _, [(event_id,)] = execute_prepared(
-            _INSERT_QUEUED, {"job": dumps(row), "data": dumps(data), "now": job.created_at}
+            _INSERT_QUEUED, {"job": dumps(row_of(job)), "data": dumps(data), "now": job.created_at}
         )
         job._state.adding = False
         event_announce(event_id, "job:submitted", job_id=job.id, data=data, created_at=job.created_at)
