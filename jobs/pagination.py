@@ -110,4 +110,8 @@ def keyset_page(
 
 def _value(row: models.Model, field: str) -> Any:
     value = getattr(row, field if field != "job" else "job_id")
-    return str(value) if not isinstance(value, (int, float, str)) and not hasattr(value, "isoformat") else value
+    if hasattr(value, "isoformat"):
+        # In full: DjangoJSONEncoder would cut a time to milliseconds, and a page
+        # would then skip or repeat the rows created within the same millisecond.
+        return value.isoformat()
+    return value if isinstance(value, (int, float, str)) else str(value)

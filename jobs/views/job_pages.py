@@ -1,0 +1,53 @@
+"""The Jobs page (filters, keyset pages) and one job's page; their buttons are catalog actions."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.views.decorators.http import require_GET
+
+from jobs import selectors
+from jobs.forms import JobFilterForm
+from jobs.models import DLQEntry
+from jobs.pagination import keyset_page, parse_limit
+from jobs.services.errors import NotFound
+from jobs.views.common import HtmxHttpRequest, form_data, page, require_perm, service_errors
+
+
+@login_required
+@require_GET
+@service_errors
+def job_list(request: HtmxHttpRequest) -> HttpResponse:
+    require_perm(request, "jobs.view_console")
+    filters = form_data(JobFilterForm(request.GET))
+    jobs = selectors.job_search(**{k: v or None for k, v in filters.items()})
+    result = keyset_page(jobs, cursor=request.GET.get("cursor"), limit=parse_limit(request.GET.get("limit")))
+    context = {
+        "form": JobFilterForm(request.GET),
+        "page": result,
+        "filtered": any(filters.values()),
+        "first_page": not request.GET.get("cursor"),
+    }
+    return page(request, "jobs/job_list.html", context, partial="results")
+
+
+@login_required
+@require_GET
+def job_detail(request: HtmxHttpRequest, job_id: uuid.UUID) -> HttpResponse:
+    require_perm(request, "jobs.view_console")
+    try:
+        job, events = selectors.job_with_events(job_id, limit=500)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    attempts = [e for e in events if e.type == "job:started"]
+    context = {
+        "job": job,
+        "events": events,
+        "attempts": attempts,
+        "retries": list(job.retries.order_by("created_at")),
+        "dlq_entry": DLQEntry.objects.filter(job=job).first(),
+        "own_job": job.submitted_by == request.user.get_username(),
+    }
+    return page(request, "jobs/job_detail.html", context, partial="live")
