@@ -7,6 +7,7 @@ in production from the variables listed in the README.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -38,6 +39,20 @@ def env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
+
+
+def env_seconds(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    problem = ImproperlyConfigured(f"{name} must be a positive number of seconds (e.g. 5 or 0.5), got {value!r}")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise problem from None
+    if not (math.isfinite(seconds) and seconds > 0):  # also refuses nan and inf
+        raise problem
+    return seconds
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -239,14 +254,14 @@ JOBS_CONFIG = os.environ.get("JOBS_CONFIG", "")
 JOBS_ENTRYPOINT_MODULES = env_list("JOBS_ENTRYPOINT_MODULES", ["jobs.entrypoints.demo"])
 # How often the reconciler runs: recovers dead workers' jobs, times out long
 # runs, expires approvals and re-publishes jobs whose message was lost.
-JOBS_RECONCILE_SECONDS = float(os.environ.get("JOBS_RECONCILE_SECONDS", "5"))
+JOBS_RECONCILE_SECONDS = env_seconds("JOBS_RECONCILE_SECONDS", 5.0)
 # A worker refreshes its heartbeat and its job's lease this often; a lease
 # lasts JOBS_LEASE_SECONDS, after which the job counts as abandoned.
-JOBS_HEARTBEAT_SECONDS = float(os.environ.get("JOBS_HEARTBEAT_SECONDS", "5"))
-JOBS_LEASE_SECONDS = float(os.environ.get("JOBS_LEASE_SECONDS", "30"))
+JOBS_HEARTBEAT_SECONDS = env_seconds("JOBS_HEARTBEAT_SECONDS", 5.0)
+JOBS_LEASE_SECONDS = env_seconds("JOBS_LEASE_SECONDS", 30.0)
 # A queued job whose wake-up message was published longer ago than this and
 # that still waits is published again (a lost message).
-JOBS_REPUBLISH_SECONDS = float(os.environ.get("JOBS_REPUBLISH_SECONDS", "30"))
+JOBS_REPUBLISH_SECONDS = env_seconds("JOBS_REPUBLISH_SECONDS", 30.0)
 # Where destructive actions write the JSONL export of what they remove.
 JOBS_EXPORT_DIR = Path(os.environ.get("JOBS_EXPORT_DIR", VAR_DIR / "exports"))
 

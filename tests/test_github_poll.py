@@ -13,13 +13,13 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from jobs import selectors
-from jobs.github.poll import approvals_poll
+from jobs.github.poll import approvals_poll, outbox_flush
 from jobs.github.source import parse_issue_number, watcher_status
 from jobs.models import AuditEntry, GitHubPollState, Job, Status
-from jobs.services.approvals import EXPIRED_ERROR, job_approve
+from jobs.services.approvals import EXPIRED_ERROR, approvals_expire_due, job_approve
 from jobs.services.audit import Actor
 from jobs.services.config import config_get, config_update
-from jobs.services.jobs import job_submit
+from jobs.services.lifecycle import job_submit
 from tests.support.fake_github import BOT, REPO, long_ago
 from tests.support.processes import process_env, wait_for
 
@@ -52,7 +52,7 @@ def expire(job: Job, *, minutes_ago: int = 1) -> None:
 
 def check(job: Job) -> dict:
     out = io.StringIO()
-    call_command("jobs", "approvals", "check", str(job.id), stdout=out)
+    call_command("jobs", "approvals", "check", str(job.id), "--json", stdout=out)
     return json.loads(out.getvalue())
 
 
@@ -110,6 +110,56 @@ def test_it_fails_an_expired_job_even_if_labeled_and_comments_and_closes_the_iss
     assert github.issues[9].state == "closed"
     assert any("Approval TTL expired" in c["body"] for c in github.issues[9].comments)
     assert AuditEntry.objects.filter(action="job.expire", object_ids=[str(job.id)]).count() == 1
+
+
+def waiting_on_url(url: str) -> Job:
+    """A second job waiting on an issue, named by its web address (another jobKey than waiting_job's)."""
+    job, _ = job_submit(actor=Actor.cli("tests"), entrypoint="demo.noop", params={"issueUrl": url}, issue_id=url)
+    assert job.status == Status.WAITING_APPROVAL
+    return job
+
+
+def test_it_keeps_the_issue_open_while_a_job_naming_it_by_its_url_still_waits(github):
+    job = waiting_job(github, 47)
+    # The issue's page on the configured GitHub (this fake's loopback address, not github.com).
+    other = waiting_on_url(f"{github.url}/{REPO}/issues/47")
+    expire(job)
+
+    approvals_poll()
+
+    other.refresh_from_db()
+    assert other.status == Status.WAITING_APPROVAL
+    assert any("Approval TTL expired" in c["body"] for c in github.issues[47].comments)
+    assert github.issues[47].state == "open"
+
+
+def test_it_keeps_the_issue_open_while_a_job_naming_it_by_its_enterprise_url_still_waits(github, settings):
+    class Recorder:  # outbox_flush's view of a GitHubClient
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, int]] = []
+
+        def comment(self, number: int, body: str) -> None:
+            self.calls.append(("comment", number))
+
+        def close(self, number: int) -> None:
+            self.calls.append(("close", number))
+
+    settings.GITHUB_API_URL = "https://ghe.acme.internal/api/v3"
+    job = waiting_job(github, 48)
+    waiting_on_url(f"https://ghe.acme.internal/{REPO}/issues/48")
+    expire(job)
+    assert approvals_expire_due() == 1
+
+    recorder = Recorder()
+    assert outbox_flush(recorder) == 1
+    assert recorder.calls == [("comment", 48)]
+
+    # Once nothing waits on the issue any more, the next expiry closes it.
+    Job.objects.filter(issue_id__endswith="/issues/48").update(approval_expires_at=timezone.now())
+    assert approvals_expire_due() == 1
+    recorder = Recorder()
+    assert outbox_flush(recorder) == 1
+    assert recorder.calls == [("comment", 48), ("close", 48)]
 
 
 def test_it_reads_issue_references_of_the_configured_repository_only():

@@ -6,7 +6,7 @@ for an approval:
 
 - ``RateLimited``: 429, or 403 with ``x-ratelimit-remaining: 0`` or ``Retry-After``
   (``until`` says when to try again);
-- ``GitHubUnavailable``: time-out, connection error, 5xx, an unreadable answer;
+- ``GitHubUnreachable``: time-out, connection error, 5xx, an unreadable answer;
 - ``GitHubRefused``: any other 4xx (bad token, unknown repository, ...).
 """
 
@@ -36,8 +36,8 @@ class GitHubError(Exception):
     """GitHub did not give a usable answer."""
 
 
-class GitHubUnavailable(GitHubError):
-    """Time-out, network error or 5xx: try again later, with backoff."""
+class GitHubUnreachable(GitHubError):
+    """Time-out, network error, 5xx or an unreadable answer: try again later, with backoff."""
 
 
 class GitHubRefused(GitHubError):
@@ -126,11 +126,11 @@ class GitHubClient:
             except (OSError, TimeoutError):
                 raw = b""
         except TimeoutError as exc:
-            raise GitHubUnavailable(f"{method} {path or target}: timed out after {self.timeout}s") from exc
+            raise GitHubUnreachable(f"{method} {path or target}: timed out after {self.timeout}s") from exc
         except urllib.error.URLError as exc:
-            raise GitHubUnavailable(f"{method} {path or target}: {exc.reason}") from exc
+            raise GitHubUnreachable(f"{method} {path or target}: {exc.reason}") from exc
         except (OSError, ValueError) as exc:  # connection reset, bad status line
-            raise GitHubUnavailable(f"{method} {path or target}: {exc}") from exc
+            raise GitHubUnreachable(f"{method} {path or target}: {exc}") from exc
         self._note_rate_limit(headers)
         if status == 304:
             return Response(status, headers)
@@ -139,13 +139,13 @@ class GitHubClient:
         ):
             raise RateLimited(f"{method} {path or target}: rate limited ({status})", until=self._retry_at(headers))
         if status >= 500 and status != HTTPStatus.NOT_IMPLEMENTED:  # 501: this API lacks it; no retry helps
-            raise GitHubUnavailable(f"{method} {path or target}: GitHub answered {status}")
+            raise GitHubUnreachable(f"{method} {path or target}: GitHub answered {status}")
         if status >= 400:
             raise GitHubRefused(f"{method} {path or target}: GitHub answered {status} {_message(raw)}", status=status)
         try:
             payload = json.loads(raw) if raw.strip() else None
         except ValueError as exc:
-            raise GitHubUnavailable(f"{method} {path or target}: unreadable answer") from exc
+            raise GitHubUnreachable(f"{method} {path or target}: unreadable answer") from exc
         return Response(status, headers, payload)
 
     def _note_rate_limit(self, headers: dict[str, str]) -> None:
@@ -176,7 +176,7 @@ class GitHubClient:
         """The ``data`` of a GraphQL answer; NOT_FOUND errors leave a null, other errors raise."""
         resp = self.request("POST", "/graphql", body={"query": query, "variables": variables}, url=self.graphql_url)
         if not isinstance(resp.data, dict):
-            raise GitHubUnavailable("GraphQL: unreadable answer")
+            raise GitHubUnreachable("GraphQL: unreadable answer")
         errors = resp.data.get("errors") or []
         serious = [e for e in errors if not (isinstance(e, dict) and e.get("type") == "NOT_FOUND")]
         if any(isinstance(e, dict) and e.get("type") == "RATE_LIMITED" for e in serious):

@@ -34,6 +34,7 @@ from django.utils import timezone
 
 from jobs import selectors
 from jobs.github.client import UNSUPPORTED, GitHubClient, GitHubError, GitHubRefused
+from jobs.github.links import issue_references
 from jobs.github.source import (
     UNKNOWN_LABELER,
     approval_labels,
@@ -246,7 +247,10 @@ def _write(client: GitHubClient, item: GitHubOutbox, labels: list[str]) -> None:
     job_ref = f"Job `{item.job_id}`"
     if item.kind == GitHubOutbox.Kind.EXPIRED:
         client.comment(item.issue_number, f"{job_ref} was not approved in time and failed: Approval TTL expired.")
-        if not Job.objects.waiting().filter(issue_id__in=_issue_refs(item.issue_number)).exists():
+        still_waiting = Job.objects.waiting().filter(
+            issue_id__in=issue_references(settings.GITHUB_REPO, item.issue_number)
+        )
+        if not still_waiting.exists():
             client.close(item.issue_number)
     elif item.kind == GitHubOutbox.Kind.APPROVED:
         by = item.payload.get("by", "")
@@ -260,11 +264,6 @@ def _write(client: GitHubClient, item: GitHubOutbox, labels: list[str]) -> None:
             f"{job_ref} is waiting for approval and expires at {item.payload.get('expiresAt')}. "
             f"Add one of these labels to approve it: {', '.join(labels)}.",
         )
-
-
-def _issue_refs(number: int) -> list[str]:
-    repo = settings.GITHUB_REPO
-    return [str(number), f"#{number}", f"{repo}#{number}", f"https://github.com/{repo}/issues/{number}"]
 
 
 def outbox_flush(client: GitHubClient, *, limit: int = 50) -> int:

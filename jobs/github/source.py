@@ -42,8 +42,12 @@ fragment IssueApproval on Issue {
 """
 
 
-class GitHubUnavailableError(Unavailable):
-    """A force check could not ask GitHub (down, slow, rate limited, backing off)."""
+class ApprovalSourceUnavailable(Unavailable):
+    """A force check could not ask GitHub (down, slow, rate limited, backing off).
+
+    The service-level error (a 503 for the API and the console) that the client's
+    GitHubError subclasses (GitHubUnreachable, RateLimited, ...) become here.
+    """
 
     code = "github_unavailable"
 
@@ -309,14 +313,14 @@ class GitHubApprovalSource:
             return None
         until, why = blocked_until(state_get())
         if until:
-            raise GitHubUnavailableError(f"GitHub not asked: {why}; try again after {until.isoformat()}")
+            raise ApprovalSourceUnavailable(f"GitHub not asked: {why}; try again after {until.isoformat()}")
         client = GitHubClient.from_settings()
         try:
             issue = issues_fetch(client, [number])[number]
             login = approver_of(client, issue, approval_labels()) if issue.found else None
         except GitHubError as exc:
             state_record(client, exc, interval_seconds=_interval_seconds())
-            raise GitHubUnavailableError(f"GitHub could not be asked: {exc}") from exc
+            raise ApprovalSourceUnavailable(f"GitHub could not be asked: {exc}") from exc
         state_record(client, None, interval_seconds=_interval_seconds())
         return login
 
