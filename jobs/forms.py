@@ -1,4 +1,8 @@
-"""Forms of the console: they parse input; the services decide and validate the rest."""
+"""Forms of the console's pages: filters, and the settings forms that parse typed fields.
+
+The runbook buttons post straight to their catalog action (jobs.actions), whose
+input model validates them as it validates the API's and the CLI's.
+"""
 
 from __future__ import annotations
 
@@ -10,52 +14,6 @@ from jobs import entrypoints
 from jobs.jobsconfig import JobsSettings
 from jobs.models import Priority, Status
 from jobs.services.errors import InvalidInput
-
-DLQ_CLEAR_CONFIRMATION = "clear the dlq"
-FORCE_FAIL_CONFIRMATION = "force fail running"
-DISABLE_CONFIRMATION = "disable job system"
-
-
-class ReasonForm(forms.Form):
-    reason = forms.CharField(max_length=1000, strip=True)
-
-
-class OptionalReasonForm(forms.Form):
-    reason = forms.CharField(max_length=1000, strip=True, required=False)
-
-
-class ConfirmedReasonForm(ReasonForm):
-    """A destructive action: the user types ``phrase`` and gives a reason."""
-
-    confirm = forms.CharField(max_length=100, strip=True)
-
-    def __init__(self, *args: Any, phrase: str, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.phrase = phrase
-
-    def clean_confirm(self) -> str:
-        value = self.cleaned_data["confirm"]
-        if value != self.phrase:
-            raise forms.ValidationError(f'type "{self.phrase}" to confirm')
-        return value
-
-
-class BulkCancelForm(ReasonForm):
-    ids = forms.TypedMultipleChoiceField(coerce=str)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Any UUID is a choice; the service skips ids that are not active jobs.
-        self.fields["ids"].choices = [(value, value) for value in self.data.getlist("ids")]
-        self.fields["ids"].error_messages["required"] = "select at least one job"
-
-    def clean_ids(self) -> list[str]:
-        import uuid
-
-        try:
-            return [str(uuid.UUID(value)) for value in self.cleaned_data["ids"]]
-        except ValueError:
-            raise forms.ValidationError("not a job id") from None
 
 
 class JobFilterForm(forms.Form):

@@ -1,7 +1,7 @@
 """The jobs.json schema: defaults, validation and merging.
 
 The effective configuration is the defaults, then the JOBS_CONFIG file when one
-is given, then the overrides admins saved in the console (JobsConfig row).
+is given, then the overrides admins saved in the console (the RuntimeConfig row).
 """
 
 from __future__ import annotations

@@ -218,7 +218,7 @@ class WorkerHeartbeat(models.Model):
         return self.name
 
 
-class JobsConfig(models.Model):
+class RuntimeConfig(models.Model):
     """Runtime overrides of the jobs.json settings, edited by admins. One row."""
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)

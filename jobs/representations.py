@@ -40,6 +40,11 @@ def job_to_dict(job: Job) -> dict[str, Any]:
     }
 
 
+def job_detail_to_dict(job: Job, events) -> dict[str, Any]:
+    """A job with its events, oldest first: GET /api/jobs/{id} and `jobs show`."""
+    return {**job_to_dict(job), "events": [event_to_dict(event) for event in events]}
+
+
 def dlq_entry_to_dict(entry: DLQEntry) -> dict[str, Any]:
     return {
         "job": job_to_dict(entry.job),
@@ -77,4 +82,21 @@ def worker_to_dict(worker) -> dict[str, Any]:
         "failed": worker.failed,
         "uptimeMs": worker.uptime_ms,
         "lastSeen": worker.last_seen.isoformat(),
+    }
+
+
+def operation_to_dict(operation) -> dict[str, Any]:
+    """A background operation (retry all) and its progress."""
+    return {
+        "id": str(operation.id),
+        "kind": operation.kind,
+        "state": operation.state,
+        "total": operation.total,
+        "done": operation.done,
+        "percent": operation.percent,
+        "result": operation.result,
+        "error": operation.error,
+        "requestedBy": operation.requested_by,
+        "createdAt": iso(operation.created_at),
+        "updatedAt": iso(operation.updated_at),
     }

@@ -1,4 +1,7 @@
-"""Reads that are more than a filter: stats, health, approvals.
+"""Every read of every door: stats, health, approvals, lists and one job.
+
+The console, the API and the CLI read through these functions only, and shape
+what they get with ``jobs.representations``.
 
 ``system_health`` answers in the runbook's shape (health.data.jobs.queue / store
 / worker) so runbook snippets translate one to one.
@@ -17,8 +20,18 @@ from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from jobs.jobsconfig import JobsSettings
-from jobs.models import AdmissionSlot, AuditEntry, DLQEntry, Event, Job, Priority, Status, WorkerHeartbeat
-from jobs.services.errors import InvalidInput
+from jobs.models import (
+    AdmissionSlot,
+    AuditEntry,
+    BackgroundOperation,
+    DLQEntry,
+    Event,
+    Job,
+    Priority,
+    Status,
+    WorkerHeartbeat,
+)
+from jobs.services.errors import InvalidInput, NotFound
 
 
 def store_stats() -> dict[str, int]:
@@ -169,6 +182,23 @@ def job_search(
             condition |= Q(id=uuid.UUID(q))
         jobs = jobs.filter(condition)
     return jobs
+
+
+def job_with_events(job_id, *, limit: int | None = None) -> tuple[Job, list[Event]]:
+    """One job and its events, oldest first (the first ``limit`` of them); NotFound when absent."""
+    job = Job.objects.select_related("retried_from").filter(id=job_id).first()
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    events = Event.objects.filter(job_id=job.id).order_by("id")
+    return job, list(events[:limit] if limit else events)
+
+
+def operation(operation_id) -> BackgroundOperation:
+    """A background operation and its progress; NotFound when absent."""
+    found = BackgroundOperation.objects.filter(id=operation_id).first()
+    if found is None:
+        raise NotFound(f"operation {operation_id} not found")
+    return found
 
 
 def dlq_entries(*, reason: str | None = None, fingerprint: str | None = None):

@@ -10,7 +10,8 @@ from django.utils import timezone
 
 from jobs.models import BackgroundOperation, DLQEntry, Job, Status
 from jobs.services.config import config_update
-from jobs.services.jobs import job_force_fail, job_submit
+from jobs.services.lifecycle import job_force_fail, job_submit
+from jobs.services.operations import operation_run
 from tests.support.api import last_audit
 from tests.support.processes import wait_for
 
@@ -97,13 +98,18 @@ def test_it_answers_429_to_a_retry_under_backpressure(api, cli):
 
 
 @pytest.mark.django_db
-def test_it_retries_a_small_dlq_at_once(api, cli):
+def test_it_retries_even_a_small_dlq_as_one_background_operation(api, cli):
     dead(cli, 3)
 
     response = api("operator").post("/api/dlq/retry-all", {"reason": "upstream fixed"})
 
-    assert response.status_code == 200
-    assert response.json() == {"retried": 3}
+    # One policy at every door: an operation bounded to the entries present now.
+    assert response.status_code == 202
+    operation = response.json()["operation"]
+    assert (operation["state"], operation["total"]) == ("pending", 3)
+    operation_run(operation["id"])  # what the worker's operation task does
+    final = api("viewer").get(f"/api/operations/{operation['id']}").json()
+    assert (final["state"], final["result"]) == ("done", {"retried": 3})
     assert DLQEntry.objects.count() == 0
     entry = last_audit("dlq.retry_all")
     assert (entry.actor, entry.reason, len(entry.object_ids)) == ("operator", "upstream fixed", 3)

@@ -22,9 +22,9 @@ from django.utils import timezone
 
 from jobs.engine.admission import job_claim_next
 from jobs.engine.runner import job_execute
-from jobs.models import ApiToken, AuditEntry, DLQEntry, Event, Job, JobsConfig, Status
+from jobs.models import ApiToken, AuditEntry, DLQEntry, Event, Job, RuntimeConfig, Status
 from jobs.services.config import config_get
-from jobs.services.jobs import job_force_fail, job_submit
+from jobs.services.lifecycle import job_force_fail, job_submit
 from tests.conftest import PASSWORD
 from tests.support.processes import ROOT
 
@@ -69,7 +69,7 @@ def state() -> dict:
         "dlq": sorted(str(i) for i in DLQEntry.objects.values_list("job_id", flat=True)),
         "events": Event.objects.count(),
         "audit": AuditEntry.objects.filter(outcome="ok").count(),
-        "config": list(JobsConfig.objects.values_list("overrides", flat=True)),
+        "config": list(RuntimeConfig.objects.values_list("overrides", flat=True)),
         "users": sorted(user_model.objects.values_list("username", "password", "is_active")),
         "groups": sorted(user_model.objects.values_list("username", "groups__name")),
         "tokens": sorted(ApiToken.objects.values_list("id", "revoked_at")),
@@ -105,11 +105,11 @@ BAD_INPUT = [
     (["show", "not-a-uuid"], "job id 'not-a-uuid' is not a valid id"),
     (["show", "{missing}"], "job {missing} not found"),
     (["submit", "demo.nope"], "entrypoint: unknown entry point 'demo.nope'"),
-    (["submit", "demo.noop", "--params", "[1]"], "params: must be a JSON object"),
+    (["submit", "demo.noop", "--params", "[1]"], "params: Input should be a valid dictionary"),
     (["submit", "demo.noop", "--params", "{bad"], "--params: invalid JSON"),
-    (["submit", "demo.noop", "--priority", "urgent"], "priority: priority must be one of critical, high, normal, low"),
-    (["submit", "demo.noop", "--max-attempts", "0"], "maxAttempts: must be a whole number from 1 to 100"),
-    (["cancel", "{queued}"], "the following arguments are required: --reason"),
+    (["submit", "demo.noop", "--priority", "urgent"], "priority: Input should be 'critical', 'high', 'normal' or"),
+    (["submit", "demo.noop", "--max-attempts", "0"], "maxAttempts: Input should be greater than or equal to 1"),
+    (["cancel", "{queued}"], "reason: required"),
     (["cancel", "{queued}", "--reason", "  "], "reason: required"),
     (["cancel", "{failed}", "--reason", "late"], "is already failed"),
     (["cancel", "{missing}", "--reason", "x"], "not found"),
@@ -119,15 +119,17 @@ BAD_INPUT = [
     (["dlq", "nope"], "invalid choice: 'nope'"),
     (["dlq", "retry", "{queued}"], "is not in the DLQ"),
     (["dlq", "retry", "42"], "job id '42' is not a valid id"),
-    (["dlq", "clear"], "the following arguments are required: --reason"),
+    (["dlq", "clear"], "reason: required"),
+    (["dlq", "clear", "--reason", "noise"], 'confirm: type "clear the dlq" to confirm'),
     (["dlq", "clear", "--reason", " "], "reason: required"),
     (["approvals", "check", "{queued}"], "is queued, not waiting for approval"),
     (["approvals", "approve", "{failed}"], "is failed, not waiting for approval"),
-    (["approvals", "reject", "{waiting}"], "the following arguments are required: --reason"),
+    (["approvals", "reject", "{waiting}"], "reason: required"),
     (["worker", "enable", "--reason", " "], "reason: required"),
-    (["worker", "disable"], "the following arguments are required: --reason"),
+    (["worker", "disable"], "reason: required"),
+    (["worker", "disable", "--reason", "x", "--confirm", "yes"], 'confirm: type "disable job system" to confirm'),
     (["force-fail-running", "--reason", ""], "reason: required"),
-    (["clear-all", "--reason", "test", "--confirm", "yes"], 'confirm: type "clear all jobs" to clear all jobs'),
+    (["clear-all", "--reason", "test", "--confirm", "yes"], 'confirm: type "clear all jobs" to confirm'),
     (["export-jsonl", "/nonexistent/dir/jobs.jsonl"], "/nonexistent/dir/jobs.jsonl: No such file or directory"),
     (["import-jsonl", "/nonexistent/jobs.jsonl"], "/nonexistent/jobs.jsonl: cannot read"),
     (["audit", "list", "--limit", "0"], "--limit: must be from 1 to 10000"),
@@ -182,7 +184,7 @@ def test_it_submits_cancels_and_fails_jobs(jobs_cmd, world):
     )
     assert submitted.code == 0 and submitted.out.startswith("submitted ")
     job = Job.objects.get(entrypoint="demo.sleep")
-    assert submitted.out.strip() == f"submitted {job.id} (queued)"
+    assert submitted.out.strip() == f"submitted job {job.id} (queued)"
     assert (job.params, job.priority_label, job.max_attempts, job.submitted_by) == (
         {"seconds": 1},
         "high",
@@ -191,26 +193,27 @@ def test_it_submits_cancels_and_fails_jobs(jobs_cmd, world):
     )
     assert job.submitted_by.startswith("cli:")
     again = jobs_cmd("submit", "demo.sleep", "--params", '{"seconds": 1}')
-    assert again.out.strip() == f"already active {job.id} (queued)"
+    assert again.out.strip() == f"already active: job {job.id} (queued)"
     keyed = jobs_cmd("submit", "demo.noop", "--job-key", "k-1", "--issue-id", "5")
     assert keyed.out.strip().endswith("(waiting_approval)")
 
-    assert jobs_cmd("cancel", str(job.id), "--reason", "not today").out.strip() == f"canceled {job.id}"
+    assert jobs_cmd("cancel", str(job.id), "--reason", "not today").out.strip() == f"canceled job {job.id}"
     job.refresh_from_db()
     assert (job.status, job.status_reason) == ("canceled", "not today")
 
     assert jobs_cmd("cancel-low-priority", "--reason", "relief").out.strip() == "canceled 1 low-priority jobs"
     assert Job.objects.get(id=world["low"]).status == "canceled"
 
-    assert jobs_cmd("fail", world["queued"], "--reason", "operator says so").out.strip() == f"failed {world['queued']}"
+    failed = jobs_cmd("fail", world["queued"], "--reason", "operator says so")
+    assert failed.out.strip() == f"force-failed job {world['queued']}; it is in the DLQ"
     assert DLQEntry.objects.get(job_id=world["queued"]).reason == "Force-failed: operator says so"
 
 
 def test_it_force_fails_running_jobs_and_clears_all_after_an_export(jobs_cmd, world, settings):
     claimed = job_claim_next(worker="w-test")
     assert claimed.status == "running"
-    result = jobs_cmd("force-fail-running", "--reason", "emergency drill")
-    assert result.out.strip() == "force-failed 1 running jobs"
+    result = jobs_cmd("force-fail-running", "--reason", "emergency drill", "--confirm", "force fail running")
+    assert result.out.strip() == "force-failed 1 running jobs; they are in the DLQ"
     assert Job.objects.get(id=claimed.id).last_error == "emergency drill"
 
     result = jobs_cmd("clear-all", "--reason", "fresh start", "--confirm", "clear all jobs")
@@ -229,12 +232,14 @@ def test_it_lists_retries_clears_and_cleans_the_dlq(jobs_cmd, world, cli):
 
     retried = jobs_cmd("dlq", "retry", world["failed"])
     new = Job.objects.get(retried_from_id=world["failed"])
-    assert retried.out.strip() == f"retried {world['failed']} as new job {new.id}"
+    assert retried.out.strip() == f"retried job {world['failed']} as new job {new.id}"
 
     for n in range(2):
         job, _ = job_submit(actor=cli, entrypoint="demo.fail", params={"n": n})
         job_force_fail(actor=cli, job_id=job.id, reason="into the DLQ")
-    assert jobs_cmd("dlq", "retry-all", "--reason", "upstream fixed").out.strip() == "retried 2 DLQ entries"
+    retried_all = jobs_cmd("dlq", "retry-all", "--reason", "upstream fixed").out.strip().splitlines()
+    assert retried_all[0].startswith("retrying every entry present now (2) in the background: operation ")
+    assert retried_all[-1] == "retried 2 DLQ entries"
     assert not DLQEntry.objects.exists()
 
     job, _ = job_submit(actor=cli, entrypoint="demo.fail", params={"x": 1})
@@ -245,7 +250,7 @@ def test_it_lists_retries_clears_and_cleans_the_dlq(jobs_cmd, world, cli):
 
     job, _ = job_submit(actor=cli, entrypoint="demo.fail", params={"y": 1})
     job_force_fail(actor=cli, job_id=job.id, reason="into the DLQ")
-    cleared = jobs_cmd("dlq", "clear", "--reason", "triaged")
+    cleared = jobs_cmd("dlq", "clear", "--reason", "triaged", "--confirm", "clear the dlq")
     assert cleared.out.startswith("removed 1 DLQ entries; export written to ")
     assert not DLQEntry.objects.exists() and Job.objects.filter(id=job.id, status="failed").exists()
 
@@ -256,14 +261,15 @@ def test_it_lists_checks_approves_and_rejects_waiting_jobs(jobs_cmd, world, cli)
     Job.objects.filter(id=world["waiting"]).update(approval_expires_at=timezone.now() + timedelta(minutes=30))
     assert [j["id"] for j in jobs_cmd("approvals", "expiring").json()] == [world["waiting"]]
 
-    check = jobs_cmd("approvals", "check", world["waiting"]).json()
+    check = jobs_cmd("approvals", "check", world["waiting"], "--json").json()
     assert check["approved"] is False and check["expired"] is False and 0 < check["expiresInHours"] <= 0.5
 
     assert jobs_cmd("approvals", "approve", world["waiting"], "--reason", "ok").out.strip() == (
-        f"{world['waiting']} is now queued"
+        f"approved job {world['waiting']}; it is queued"
     )
     other, _ = job_submit(actor=cli, entrypoint="demo.noop", params={"r": 1}, issue_id="78")
-    assert jobs_cmd("approvals", "reject", str(other.id), "--reason", "too risky").out.strip() == f"rejected {other.id}"
+    rejected = jobs_cmd("approvals", "reject", str(other.id), "--reason", "too risky")
+    assert rejected.out.strip() == f"rejected job {other.id}; it is canceled"
     other.refresh_from_db()
     assert (other.status, other.status_reason) == ("canceled", "Rejected: too risky")
 
@@ -272,10 +278,12 @@ def test_it_shows_worker_stats_and_disables_and_enables_the_system(jobs_cmd, wor
     stats = jobs_cmd("worker", "stats").json()
     assert {"running", "processed", "succeeded", "failed", "currentJob", "items"} <= set(stats)
 
-    assert jobs_cmd("worker", "disable", "--reason", "maintenance").out.startswith("job system disabled")
+    disabled = jobs_cmd("worker", "disable", "--reason", "maintenance", "--confirm", "disable job system")
+    assert disabled.out.startswith("job system disabled")
     assert config_get().worker.enabled is False
     assert job_claim_next(worker="w-test") is None, "no admission while disabled"
-    assert jobs_cmd("worker", "enable", "--reason", "done").out.strip() == "job system enabled"
+    enabled = jobs_cmd("worker", "enable", "--reason", "done")
+    assert enabled.out.strip() == "job system enabled: workers admit jobs again"
     assert config_get().worker.enabled is True
     assert job_claim_next(worker="w-test") is not None
 

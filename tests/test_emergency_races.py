@@ -12,7 +12,7 @@ from django.db import connection
 from jobs.models import Job
 from jobs.services.config import config_update
 from jobs.services.dlq import dlq_clear
-from jobs.services.jobs import job_submit, jobs_clear_all
+from jobs.services.lifecycle import job_submit, jobs_clear_all
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -64,7 +64,7 @@ def test_clear_all_removes_only_jobs_that_its_export_holds_while_submissions_go_
     with Submitters(cli) as submitters:
         while len(submitters.created) < 20:  # submissions are flowing
             threading.Event().wait(0.01)
-        result = jobs_clear_all(actor=cli, reason="race test", confirm="clear all jobs")
+        result = jobs_clear_all(actor=cli, reason="race test")
         during = len(submitters.created)
         while len(submitters.created) < during + 20:  # and go on after it
             threading.Event().wait(0.01)

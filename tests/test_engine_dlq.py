@@ -15,7 +15,7 @@ from jobs.models import AuditEntry, DLQEntry, Event, Job, Status
 from jobs.services.config import config_update
 from jobs.services.dlq import dlq_retry, dlq_retry_batch
 from jobs.services.errors import NotFound
-from jobs.services.jobs import job_submit
+from jobs.services.lifecycle import job_submit
 from jobs.services.operations import dlq_retry_all_start, operation_run
 from tests.support.processes import wait_for
 

@@ -7,13 +7,14 @@ import json
 import pytest
 from django.core.exceptions import PermissionDenied
 
+from jobs.actions.perform import perform
 from jobs.models import AuditEntry, DLQEntry, Job, Status
 from jobs.representations import job_to_dict
 from jobs.services.audit import Actor
 from jobs.services.errors import InvalidInput
 from jobs.services.export import job_export_rows
-from jobs.services.jobs import jobs_clear_all
 from jobs.services.jsonl import imported_id, jsonl_import
+from jobs.services.lifecycle import jobs_clear_all
 from tests.support.api import jobs_in_every_state
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ def test_it_round_trips_every_job_through_export_and_import_into_an_empty_store(
     made = jobs_in_every_state(cli)
     text = export_text()
     before = {row["id"]: row for row in map(json.loads, text.splitlines())}
-    jobs_clear_all(actor=cli, reason="move to a new store", confirm="clear all jobs")
+    jobs_clear_all(actor=cli, reason="move to a new store")
     assert Job.objects.count() == 0
 
     report = jsonl_import(actor=cli, text=text)
@@ -159,7 +160,7 @@ def test_it_refuses_an_import_without_the_permission_and_records_it(users):
     operator = Actor.for_user(users["operator"], source="api")
 
     with pytest.raises(PermissionDenied):
-        jsonl_import(actor=operator, text=line())
+        perform("jobs.import", operator, {"text": line()}, door="api")
 
     assert Job.objects.count() == 0
     denied = AuditEntry.objects.filter(action="jobs.import").get()
@@ -198,7 +199,7 @@ def test_it_moves_jobs_with_the_export_and_import_commands(cli, tmp_path, capsys
     made = jobs_in_every_state(cli)
     path = tmp_path / "jobs.jsonl"
     call_command("jobs", "export-jsonl", str(path))
-    jobs_clear_all(actor=cli, reason="move", confirm="clear all jobs")
+    jobs_clear_all(actor=cli, reason="move")
 
     call_command("jobs", "import-jsonl", str(path))
 

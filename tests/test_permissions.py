@@ -49,7 +49,7 @@ ACTIONS = [
     Case("jobs:dlq-clean-expired", OPERATE),
     Case("jobs:queue-cancel-low-priority", OPERATE, data=lambda w: {"reason": "Backpressure relief"}),
     Case("jobs:capacity-update", ADMIN, data=lambda w: {"maxConcurrent": 5, "maxQueueSize": 200}),
-    Case("jobs:worker-set-enabled", ADMIN, data=lambda w: {"enabled": "false", "reason": "maintenance"}),
+    Case("jobs:worker-enable", ADMIN, data=lambda w: {"reason": "maintenance over"}),
     Case("jobs:config-update", ADMIN, data=lambda w: {"queue.maxConcurrent": "4", "reason": "more room"}),
     Case(
         "jobs:emergency-force-fail-running",

@@ -9,18 +9,20 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.models import AuditEntry, Status
-from jobs.views.approvals import issue_url
+from jobs.views.approvals import job_issue_url
 from tests.support.console import login, make_job
 
 
 def test_it_links_issues_on_github_and_on_enterprise(settings):
     settings.GITHUB_REPO = "acme/ops"
     settings.GITHUB_API_URL = "https://api.github.com"
-    assert issue_url("42") == "https://github.com/acme/ops/issues/42"
+    assert job_issue_url("42") == "https://github.com/acme/ops/issues/42"
     settings.GITHUB_API_URL = "https://ghe.acme.internal/api/v3"
-    assert issue_url("#7") == "https://ghe.acme.internal/acme/ops/issues/7"
+    assert job_issue_url("#7") == "https://ghe.acme.internal/acme/ops/issues/7"
+    assert job_issue_url("acme/ops#8") == "https://ghe.acme.internal/acme/ops/issues/8"
+    assert job_issue_url("other/repo#8") == ""  # not an issue of the configured repository
     settings.GITHUB_REPO = ""
-    assert issue_url("7") == ""
+    assert job_issue_url("7") == ""
 
 
 def test_it_lists_waiting_and_expiring_jobs(client, users, settings):

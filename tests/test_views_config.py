@@ -89,11 +89,15 @@ def test_it_sets_capacity_from_the_backpressure_page(admin):
 
 
 def test_it_disables_and_enables_the_job_system(admin):
-    admin.post(reverse("jobs:worker-set-enabled"), {"enabled": "false", "reason": "maintenance"})
+    page = admin.get(reverse("jobs:worker-list")).text
+    assert 'Type "disable job system"' in page  # the workers page asks for the same phrase as the emergency page
+    disable = {"reason": "maintenance", "confirm": "disable job system"}
+    assert admin.post(reverse("jobs:emergency-disable"), {"reason": "maintenance"}).status_code == 400
+    admin.post(reverse("jobs:emergency-disable"), disable)
     assert config_get().worker.enabled is False
     assert "The job system is disabled." in admin.get(reverse("jobs:worker-list")).text
-    assert admin.post(reverse("jobs:worker-set-enabled"), {"enabled": "true"}).status_code == 400  # reason
-    admin.post(reverse("jobs:worker-set-enabled"), {"enabled": "true", "reason": "done"})
+    assert admin.post(reverse("jobs:worker-enable"), {}).status_code == 400  # reason
+    admin.post(reverse("jobs:worker-enable"), {"reason": "done"})
     assert config_get().worker.enabled is True
 
 

@@ -94,7 +94,7 @@ POST_ONLY = [
     ("jobs:dlq-clean-expired", []),
     ("jobs:queue-cancel-low-priority", []),
     ("jobs:capacity-update", []),
-    ("jobs:worker-set-enabled", []),
+    ("jobs:worker-enable", []),
     ("jobs:emergency-force-fail-running", []),
     ("jobs:emergency-clear-all", []),
     ("jobs:emergency-disable", []),

@@ -2,7 +2,7 @@
 
 Every operation authenticates by ``Authorization: Bearer TOKEN`` or a console
 session (with CSRF on unsafe methods), reads need a role, and every change goes
-through a service, which authorizes it and writes its audit entry.
+through an action of the catalog (jobs.actions), authorized before its body is read.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from functools import wraps
 from django.http import HttpRequest
 from ninja import NinjaAPI, Router
 
-from jobs.api import dlq, feeds, jobs, system
+from jobs.api import dlq, feeds, job_routes, system
 from jobs.api.auth import API_AUTH, docs_auth
 from jobs.api.errors import install_error_handlers
 from jobs.api.parsing import StrictJsonParser
@@ -47,7 +47,7 @@ def single_valued_query(view):
 
 api.add_decorator(single_valued_query)
 
-api.add_router("", jobs.router)
+api.add_router("", job_routes.router)
 api.add_router("", dlq.router)
 api.add_router("", feeds.router)
 api.add_router("", system.router)

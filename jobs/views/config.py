@@ -8,11 +8,13 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from jobs.actions.perform import action_authorize, action_input, action_named, action_run
 from jobs.forms import config_changes, config_fields
-from jobs.models import JobsConfig
-from jobs.services.config import config_get, config_update
+from jobs.models import RuntimeConfig
+from jobs.services.audit import Actor
+from jobs.services.config import config_get
 from jobs.services.errors import InvalidInput
-from jobs.views.common import HtmxHttpRequest, acting, done, require_perm
+from jobs.views.common import HtmxHttpRequest, done, require_perm
 
 
 def _page(request: HtmxHttpRequest, *, error: str = "", status: int = 200, values=None) -> HttpResponse:
@@ -27,7 +29,7 @@ def _page(request: HtmxHttpRequest, *, error: str = "", status: int = 200, value
     context = {
         "sections": sections,
         "error": error,
-        "row": JobsConfig.objects.filter(pk=1).first(),
+        "row": RuntimeConfig.objects.filter(pk=1).first(),
     }
     return TemplateResponse(request, "jobs/config.html", context, status=status)
 
@@ -42,13 +44,16 @@ def config_page(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def config_update_view(request: HtmxHttpRequest) -> HttpResponse:
-    actor = acting(request, "jobs.manage_config", action="config.update", object_type="config")
+    """Every setting of jobs.json as one form, performing the config.update action."""
+    actor, action = Actor.for_request(request), action_named("config.update")
+    action_authorize(action, actor)  # before the form is read
     try:
         changes = config_changes(config_get(), request.POST)
         if not changes:
             raise InvalidInput("config: nothing changed")
-        config_update(actor=actor, changes=changes, reason=request.POST.get("reason", "").strip())
+        data = action_input(action, {**changes, "reason": request.POST.get("reason", "")})
+        outcome = action_run(action, actor, data, door="console")
     except InvalidInput as exc:
         # Show the form again with what was typed and the message next to its field.
         return _page(request, error=exc.message, status=exc.status, values=request.POST)
-    return done(request, f"Configuration saved ({', '.join(changes)}).", reverse("jobs:config"))
+    return done(request, outcome.message, reverse("jobs:config"))

@@ -1,4 +1,4 @@
-"""The DLQ page: entries and groups, retry one / a group / all (in a worker), clear, clean."""
+"""The DLQ page (entries, groups) and a background operation's progress; its buttons are catalog actions."""
 
 from __future__ import annotations
 
@@ -6,19 +6,15 @@ import uuid
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect
-from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 from django_htmx.http import trigger_client_event
 
 from jobs import selectors
-from jobs.forms import DLQ_CLEAR_CONFIRMATION, ConfirmedReasonForm, OptionalReasonForm
+from jobs.actions.catalog import DLQ_CLEAR_CONFIRMATION
 from jobs.models import BackgroundOperation
 from jobs.pagination import keyset_page, parse_limit
 from jobs.services.config import config_get
-from jobs.services.dlq import dlq_clean_expired, dlq_clear, dlq_retry
-from jobs.services.operations import dlq_retry_all_start
-from jobs.views.common import HtmxHttpRequest, acting, done, form_data, page, require_perm, service_errors
+from jobs.views.common import HtmxHttpRequest, page, require_perm, service_errors
 
 
 @login_required
@@ -50,39 +46,6 @@ def dlq_list(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
-@service_errors
-def dlq_retry_view(request: HtmxHttpRequest, job_id: uuid.UUID) -> HttpResponse:
-    actor = acting(request, "jobs.retry_job", action="dlq.retry", object_type="job", object_ids=[job_id])
-    new = dlq_retry(actor=actor, job_id=job_id, reason=form_data(OptionalReasonForm(request.POST))["reason"])
-    return done(request, f"Retried as new job {new.id}.", reverse("jobs:dlq-list"))
-
-
-def _start(request: HtmxHttpRequest, fingerprint: str | None) -> HttpResponse:
-    action = "dlq.retry_group" if fingerprint else "dlq.retry_all"
-    actor = acting(request, "jobs.retry_job", action=action, object_type="dlq")
-    reason = form_data(OptionalReasonForm(request.POST))["reason"]
-    operation = dlq_retry_all_start(actor=actor, reason=reason, fingerprint=fingerprint)
-    if request.htmx:
-        return page(request, "jobs/operation.html", {"operation": operation}, partial="progress")
-    return redirect("jobs:operation-detail", operation_id=operation.id)
-
-
-@login_required
-@require_POST
-@service_errors
-def dlq_retry_all(request: HtmxHttpRequest) -> HttpResponse:
-    return _start(request, None)
-
-
-@login_required
-@require_POST
-@service_errors
-def dlq_retry_group(request: HtmxHttpRequest, fingerprint: str) -> HttpResponse:
-    return _start(request, fingerprint)
-
-
-@login_required
 @require_GET
 def operation_detail(request: HtmxHttpRequest, operation_id: uuid.UUID) -> HttpResponse:
     require_perm(request, "jobs.view_console")
@@ -94,24 +57,3 @@ def operation_detail(request: HtmxHttpRequest, operation_id: uuid.UUID) -> HttpR
         # The DLQ page reloads its entries once the operation has ended.
         trigger_client_event(response, "dlq-changed")
     return response
-
-
-@login_required
-@require_POST
-@service_errors
-def dlq_clear_view(request: HtmxHttpRequest) -> HttpResponse:
-    actor = acting(request, "jobs.clear_dlq", action="dlq.clear", object_type="dlq")
-    data = form_data(ConfirmedReasonForm(request.POST, phrase=DLQ_CLEAR_CONFIRMATION))
-    result = dlq_clear(actor=actor, reason=data["reason"])
-    return done(
-        request, f"Cleared {result['removed']} DLQ entries (export: {result['export']}).", reverse("jobs:dlq-list")
-    )
-
-
-@login_required
-@require_POST
-@service_errors
-def dlq_clean_expired_view(request: HtmxHttpRequest) -> HttpResponse:
-    actor = acting(request, "jobs.clean_dlq", action="dlq.clean_expired", object_type="dlq")
-    removed = dlq_clean_expired(actor=actor)
-    return done(request, f"Removed {removed} expired DLQ entries.", reverse("jobs:dlq-list"))

@@ -8,10 +8,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import selectors
-from jobs.forms import CapacityForm, ReasonForm
-from jobs.services.config import config_get, config_update
-from jobs.services.jobs import jobs_cancel_low_priority, low_priority_queued
-from jobs.views.common import HtmxHttpRequest, acting, done, form_data, page, require_perm, service_errors
+from jobs.actions.perform import action_authorize, action_input, action_named, action_run
+from jobs.forms import CapacityForm
+from jobs.services.audit import Actor
+from jobs.services.config import config_get
+from jobs.services.lifecycle import low_priority_queued
+from jobs.views.common import HtmxHttpRequest, done, form_data, page, require_perm, service_errors
 
 
 @login_required
@@ -30,20 +32,16 @@ def backpressure(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 @service_errors
-def queue_cancel_low_priority(request: HtmxHttpRequest) -> HttpResponse:
-    actor = acting(request, "jobs.cancel_job", action="queue.cancel_low_priority", object_type="job")
-    data = form_data(ReasonForm(request.POST))
-    canceled = jobs_cancel_low_priority(actor=actor, reason=data["reason"])
-    return done(request, f"Canceled {canceled} low-priority job(s).", reverse("jobs:backpressure"))
-
-
-@login_required
-@require_POST
-@service_errors
 def capacity_update(request: HtmxHttpRequest) -> HttpResponse:
-    actor = acting(request, "jobs.manage_config", action="config.update", object_type="config")
+    """The capacity panel: two settings of the config.update action."""
+    actor, action = Actor.for_request(request), action_named("config.update")
+    action_authorize(action, actor)  # before the form is read
     data = form_data(CapacityForm(request.POST))
-    changes = {"queue": {"maxConcurrent": data["maxConcurrent"], "maxQueueSize": data["maxQueueSize"]}}
-    cfg = config_update(actor=actor, changes=changes, reason=data["reason"])
-    message = f"Capacity set: maxConcurrent {cfg.queue.maxConcurrent}, maxQueueSize {cfg.queue.maxQueueSize}."
+    change = {
+        "queue": {"maxConcurrent": data["maxConcurrent"], "maxQueueSize": data["maxQueueSize"]},
+        "reason": data["reason"],
+    }
+    cfg = action_run(action, actor, action_input(action, change), door="console").data
+    queue = cfg["queue"]
+    message = f"Capacity set: maxConcurrent {queue['maxConcurrent']}, maxQueueSize {queue['maxQueueSize']}."
     return done(request, message, reverse("jobs:backpressure"))

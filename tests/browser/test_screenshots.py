@@ -18,7 +18,7 @@ from jobs.models import AdmissionSlot, DLQEntry, Event, Priority, Status, Worker
 from jobs.services.audit import Actor
 from jobs.services.config import config_update
 from jobs.services.dlq import dlq_clear, dlq_retry
-from jobs.services.jobs import job_cancel
+from jobs.services.lifecycle import job_cancel
 from tests.support.browser import open_page, screenshot, sign_in
 from tests.support.console import make_dlq_entry, make_job
 

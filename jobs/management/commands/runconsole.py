@@ -21,7 +21,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from jobs.models import Job
 from jobs.services.audit import Actor
-from jobs.services.jobs import job_submit
+from jobs.services.lifecycle import job_submit
 from jobs.services.users import user_set
 
 DEMO_JOBS = [

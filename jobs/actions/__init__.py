@@ -1,0 +1,1 @@
+"""The catalog of runbook actions, and how a door performs one (see catalog and perform)."""

@@ -1,0 +1,320 @@
+"""Every runbook action, declared once: who may, what it takes, what it does, where it is offered.
+
+The console, the API and the CLI are doors onto this catalog: each finds an
+action here by name, and ``jobs.actions.perform`` authorizes, validates and runs
+it the same way for all three. An action's name is also its audit action.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from jobs.actions import effects, inputs
+from jobs.actions.effects import Outcome, Perform
+
+__all__ = ["ACTIONS", "Action", "ConsoleDoor", "Outcome"]
+
+
+@dataclass(frozen=True)
+class ConsoleDoor:
+    path: str  # under the console's root, with <uuid:target> or <str:target> for the target
+    url_name: str
+    back: str  # the page shown afterwards; it takes the target when the path does
+    back_with_target: bool = False  # the page afterwards is the target's own (a job's page)
+    # False where a page of its own serves the action (the settings form shows its errors by its fields).
+    generic: bool = True
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    title: str
+    runbook: str  # the runbook section it serves
+    permission: str
+    object_type: str
+    input: type[BaseModel]
+    perform: Perform
+    # A destructive action's phrase, typed out at the console and the CLI. The API
+    # asks for it only where its contract names it (``confirm_over_api``).
+    confirm: str = ""
+    confirm_over_api: bool = False
+    target: str = ""  # what the path names: "job" (a job id) or "fingerprint"
+    console: ConsoleDoor | None = None
+    api: str = ""  # "POST /api/..."
+    cli: str = ""  # "dlq clear"
+
+    @property
+    def doors(self) -> list[str]:
+        return [door for door in ("console", "api", "cli") if getattr(self, door)]
+
+    @property
+    def api_method(self) -> str:
+        return self.api.split()[0]
+
+    @property
+    def api_path(self) -> str:
+        """The path under /api/, in django-ninja's {name} form."""
+        return self.api.split()[1].removeprefix("/api")
+
+
+DLQ_CLEAR_CONFIRMATION = "clear the dlq"
+FORCE_FAIL_CONFIRMATION = "force fail running"
+DISABLE_CONFIRMATION = "disable job system"
+CLEAR_ALL_CONFIRMATION = "clear all jobs"
+
+
+def _job_door(path: str, url_name: str, back: str = "jobs:job-detail") -> ConsoleDoor:
+    return ConsoleDoor(f"jobs/<uuid:target>/{path}", url_name, back, back_with_target=back == "jobs:job-detail")
+
+
+ACTIONS: dict[str, Action] = {
+    action.name: action
+    for action in [
+        Action(
+            name="job.submit",
+            title="Submit a job",
+            runbook="Submitting jobs",
+            permission="jobs.submit_job",
+            object_type="job",
+            input=inputs.Submission,
+            perform=effects.submit,
+            api="POST /api/jobs",
+            cli="submit",
+        ),
+        Action(
+            name="job.submit_batch",
+            title="Submit up to 1000 jobs at once",
+            runbook="Submitting jobs",
+            permission="jobs.submit_job",
+            object_type="job",
+            input=inputs.SubmissionBatch,
+            perform=effects.submit_batch,
+            api="POST /api/jobs/batch",
+        ),
+        Action(
+            name="job.cancel",
+            title="Cancel a job",
+            runbook="Backpressure relief",
+            permission="jobs.cancel_job",
+            object_type="job",
+            input=inputs.Reason,
+            perform=effects.cancel,
+            target="job",
+            console=_job_door("cancel", "job-cancel"),
+            api="POST /api/jobs/{id}/cancel",
+            cli="cancel",
+        ),
+        Action(
+            name="jobs.cancel",
+            title="Cancel the selected jobs",
+            runbook="Backpressure relief",
+            permission="jobs.cancel_job",
+            object_type="job",
+            input=inputs.BulkCancel,
+            perform=effects.cancel_selected,
+            console=ConsoleDoor("jobs/cancel", "jobs-cancel", "jobs:job-list"),
+        ),
+        Action(
+            name="job.force_fail",
+            title="Force-fail a job",
+            runbook="Force fail a stuck job",
+            permission="jobs.force_fail_job",
+            object_type="job",
+            input=inputs.Reason,
+            perform=effects.force_fail,
+            target="job",
+            console=_job_door("force-fail", "job-force-fail"),
+            api="POST /api/jobs/{id}/fail",
+            cli="fail",
+        ),
+        Action(
+            name="job.approve",
+            title="Approve a waiting job",
+            runbook="Approvals",
+            permission="jobs.approve_job",
+            object_type="job",
+            input=inputs.OptionalReason,
+            perform=effects.approve,
+            target="job",
+            console=_job_door("approve", "job-approve", "jobs:approval-list"),
+            api="POST /api/jobs/{id}/approve",
+            cli="approvals approve",
+        ),
+        Action(
+            name="job.reject",
+            title="Reject a waiting job",
+            runbook="Approvals",
+            permission="jobs.approve_job",
+            object_type="job",
+            input=inputs.Reason,
+            perform=effects.reject,
+            target="job",
+            console=_job_door("reject", "job-reject", "jobs:approval-list"),
+            api="POST /api/jobs/{id}/reject",
+            cli="approvals reject",
+        ),
+        Action(
+            name="approval.check",
+            title="Force an approval check",
+            runbook="Approvals",
+            permission="jobs.check_approval",
+            object_type="job",
+            input=inputs.NoInput,
+            perform=effects.check_approval,
+            target="job",
+            console=_job_door("check-approval", "job-check-approval", "jobs:approval-list"),
+            api="POST /api/jobs/{id}/check-approval",
+            cli="approvals check",
+        ),
+        Action(
+            name="queue.cancel_low_priority",
+            title="Cancel queued low-priority jobs",
+            runbook="Backpressure relief",
+            permission="jobs.cancel_job",
+            object_type="job",
+            input=inputs.Reason,
+            perform=effects.cancel_low_priority,
+            console=ConsoleDoor("backpressure/cancel-low-priority", "queue-cancel-low-priority", "jobs:backpressure"),
+            api="POST /api/queue/cancel-low-priority",
+            cli="cancel-low-priority",
+        ),
+        Action(
+            name="dlq.retry",
+            title="Retry one DLQ entry",
+            runbook="DLQ",
+            permission="jobs.retry_job",
+            object_type="job",
+            input=inputs.OptionalReason,
+            perform=effects.dlq_retry,
+            target="job",
+            console=ConsoleDoor("dlq/<uuid:target>/retry", "dlq-retry", "jobs:dlq-list"),
+            api="POST /api/dlq/{jobId}/retry",
+            cli="dlq retry",
+        ),
+        Action(
+            name="dlq.retry_all",
+            title="Retry every DLQ entry",
+            runbook="DLQ",
+            permission="jobs.retry_job",
+            object_type="dlq",
+            input=inputs.OptionalReason,
+            perform=lambda actor, data, target: effects.dlq_retry_all(actor, data, None),
+            console=ConsoleDoor("dlq/retry-all", "dlq-retry-all", "jobs:dlq-list"),
+            api="POST /api/dlq/retry-all",
+            cli="dlq retry-all",
+        ),
+        Action(
+            name="dlq.retry_group",
+            title="Retry the DLQ entries of one error group",
+            runbook="DLQ",
+            permission="jobs.retry_job",
+            object_type="dlq",
+            input=inputs.OptionalReason,
+            perform=effects.dlq_retry_all,
+            target="fingerprint",
+            console=ConsoleDoor("dlq/groups/<str:target>/retry", "dlq-retry-group", "jobs:dlq-list"),
+            cli="dlq retry-group",
+        ),
+        Action(
+            name="dlq.clear",
+            title="Clear the DLQ",
+            runbook="DLQ",
+            permission="jobs.clear_dlq",
+            object_type="dlq",
+            input=inputs.Confirmed,
+            perform=effects.dlq_clear,
+            confirm=DLQ_CLEAR_CONFIRMATION,
+            console=ConsoleDoor("dlq/clear", "dlq-clear", "jobs:dlq-list"),
+            api="POST /api/dlq/clear",
+            cli="dlq clear",
+        ),
+        Action(
+            name="dlq.clean_expired",
+            title="Remove expired DLQ entries",
+            runbook="DLQ",
+            permission="jobs.clean_dlq",
+            object_type="dlq",
+            input=inputs.NoInput,
+            perform=effects.dlq_clean_expired,
+            console=ConsoleDoor("dlq/clean-expired", "dlq-clean-expired", "jobs:dlq-list"),
+            api="POST /api/dlq/clean-expired",
+            cli="dlq clean-expired",
+        ),
+        Action(
+            name="worker.disable",
+            title="Disable the job system",
+            runbook="Emergency procedures",
+            permission="jobs.emergency",
+            object_type="config",
+            input=inputs.Confirmed,
+            perform=effects.worker_switch(False),
+            confirm=DISABLE_CONFIRMATION,
+            console=ConsoleDoor("emergency/disable", "emergency-disable", "jobs:emergency"),
+            api="POST /api/worker/disable",
+            cli="worker disable",
+        ),
+        Action(
+            name="worker.enable",
+            title="Enable the job system",
+            runbook="Emergency procedures",
+            permission="jobs.emergency",
+            object_type="config",
+            input=inputs.Reason,
+            perform=effects.worker_switch(True),
+            console=ConsoleDoor("workers/enable", "worker-enable", "jobs:worker-list"),
+            api="POST /api/worker/enable",
+            cli="worker enable",
+        ),
+        Action(
+            name="emergency.force_fail_running",
+            title="Force-fail every running job",
+            runbook="Emergency procedures",
+            permission="jobs.emergency",
+            object_type="job",
+            input=inputs.Confirmed,
+            perform=effects.force_fail_running,
+            confirm=FORCE_FAIL_CONFIRMATION,
+            console=ConsoleDoor("emergency/force-fail-running", "emergency-force-fail-running", "jobs:emergency"),
+            api="POST /api/emergency/force-fail-running",
+            cli="force-fail-running",
+        ),
+        Action(
+            name="emergency.clear_all",
+            title="Clear all jobs",
+            runbook="Emergency procedures",
+            permission="jobs.emergency",
+            object_type="job",
+            input=inputs.Confirmed,
+            perform=effects.clear_all,
+            confirm=CLEAR_ALL_CONFIRMATION,
+            confirm_over_api=True,
+            console=ConsoleDoor("emergency/clear-all", "emergency-clear-all", "jobs:emergency"),
+            api="POST /api/emergency/clear-all",
+            cli="clear-all",
+        ),
+        Action(
+            name="config.update",
+            title="Change settings",
+            runbook="Configuration",
+            permission="jobs.manage_config",
+            object_type="config",
+            input=inputs.ConfigPatch,
+            perform=effects.change_config,
+            console=ConsoleDoor("config/update", "config-update", "jobs:config", generic=False),
+            api="PATCH /api/config",
+        ),
+        Action(
+            name="jobs.import",
+            title="Import jobs from JSONL",
+            runbook="Job store",
+            permission="jobs.import_jobs",
+            object_type="job",
+            input=inputs.JsonlImport,
+            perform=effects.import_jsonl,
+            api="POST /api/jobs/import",
+            cli="import-jsonl",
+        ),
+    ]
+}

@@ -1,0 +1,180 @@
+"""What each action of the catalog does, given the actor, its validated input and its target.
+
+Each calls its service and turns what it returns into an Outcome: the API's
+answer and the one line the console and the CLI show.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from jobs.actions import inputs
+from jobs.actions.inputs import config_changes
+from jobs.actions.validation import invalid_input
+from jobs.representations import job_to_dict, operation_to_dict
+from jobs.services import approvals, dlq, lifecycle, operations, system
+from jobs.services.audit import Actor
+from jobs.services.config import config_update
+from jobs.services.errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an action did: the API's answer (``data``, ``status``) and one line for people."""
+
+    data: dict[str, Any]
+    message: str
+    status: int = 200
+
+    @property
+    def operation_id(self) -> str | None:
+        """Set when the action started a background operation (follow its progress)."""
+        operation = self.data.get("operation")
+        return str(operation["id"]) if operation else None
+
+
+Perform = Callable[[Actor, Any, Any], Outcome]
+
+
+def job_answer(message: str, status: int = 200) -> Callable[[Any], Outcome]:
+    return lambda job: Outcome(job_to_dict(job), message.format(job=job), status)
+
+
+def submit(actor: Actor, data: inputs.Submission, target: None) -> Outcome:
+    job, created = lifecycle.job_submit(actor=actor, **data.service_fields())
+    verb = "submitted" if created else "already active:"
+    return Outcome(job_to_dict(job), f"{verb} job {job.id} ({job.status})", 201 if created else 200)
+
+
+def submit_batch(actor: Actor, data: inputs.SubmissionBatch, target: None) -> Outcome:
+    submissions: list[dict[str, Any]] = []
+    invalid: dict[int, dict[str, Any]] = {}
+    for n, item in enumerate(data.jobs):
+        try:
+            submissions.append(inputs.Submission.model_validate(item).service_fields())
+        except ValidationError as exc:
+            error = invalid_input(exc)
+            invalid[n] = {"error": error.message, "detail": error.detail}
+    answers = iter(lifecycle.job_submit_many(actor=actor, submissions=submissions) if submissions else [])
+    items = []
+    for n in range(len(data.jobs)):
+        if n in invalid:
+            items.append({"error": invalid[n]})
+            continue
+        answer = next(answers)
+        items.append(answer if "error" in answer else {"job": job_to_dict(answer["job"]), "created": answer["created"]})
+    created = sum(1 for item in items if item.get("created"))
+    return Outcome({"items": items}, f"submitted {created} of {len(items)} jobs", 201)
+
+
+def cancel(actor: Actor, data: inputs.Reason, job_id) -> Outcome:
+    job = lifecycle.job_cancel(actor=actor, job_id=job_id, reason=data.reason)
+    return job_answer("canceled job {job.id}")(job)
+
+
+def cancel_selected(actor: Actor, data: inputs.BulkCancel, target: None) -> Outcome:
+    canceled = lifecycle.jobs_cancel(actor=actor, job_ids=job_ids(data.ids), reason=data.reason)
+    skipped = len(data.ids) - len(canceled)
+    note = f" ({skipped} had already ended)" if skipped else ""
+    return Outcome({"canceled": len(canceled), "ids": canceled}, f"canceled {len(canceled)} jobs{note}")
+
+
+def job_ids(values: list[str]) -> list[str]:
+    try:
+        return [str(uuid.UUID(value)) for value in values]
+    except ValueError:
+        raise InvalidInput("ids: not a job id") from None
+
+
+def force_fail(actor: Actor, data: inputs.Reason, job_id) -> Outcome:
+    job = lifecycle.job_force_fail(actor=actor, job_id=job_id, reason=data.reason)
+    return job_answer("force-failed job {job.id}; it is in the DLQ")(job)
+
+
+def approve(actor: Actor, data: inputs.OptionalReason, job_id) -> Outcome:
+    job = approvals.job_approve(actor=actor, job_id=job_id, reason=data.reason)
+    return job_answer("approved job {job.id}; it is {job.status}")(job)
+
+
+def reject(actor: Actor, data: inputs.Reason, job_id) -> Outcome:
+    job = approvals.job_reject(actor=actor, job_id=job_id, reason=data.reason)
+    return job_answer("rejected job {job.id}; it is canceled")(job)
+
+
+def check_approval(actor: Actor, data: inputs.NoInput, job_id) -> Outcome:
+    result = approvals.approval_force_check(actor=actor, job_id=job_id)
+    if result["approved"]:
+        message = f"job {job_id}: the issue is approved; the job is queued"
+    elif result["expired"]:
+        message = f"job {job_id}: its approval expired; the job failed"
+    else:
+        message = f"job {job_id}: not approved yet; expires in {result['expiresInHours']:g} h"
+    return Outcome(result, message)
+
+
+def cancel_low_priority(actor: Actor, data: inputs.Reason, target: None) -> Outcome:
+    canceled = lifecycle.jobs_cancel_low_priority(actor=actor, reason=data.reason)
+    return Outcome({"canceled": canceled}, f"canceled {canceled} low-priority jobs")
+
+
+def dlq_retry(actor: Actor, data: inputs.OptionalReason, job_id) -> Outcome:
+    new = dlq.dlq_retry(actor=actor, job_id=job_id, reason=data.reason)
+    return Outcome({"job": job_to_dict(new)}, f"retried job {job_id} as new job {new.id}", 201)
+
+
+def dlq_retry_all(actor: Actor, data: inputs.OptionalReason, fingerprint: str | None) -> Outcome:
+    operation = operations.dlq_retry_all_start(actor=actor, reason=data.reason, fingerprint=fingerprint)
+    which = f"the entries of group {fingerprint}" if fingerprint else "every entry"
+    message = f"retrying {which} present now ({operation.total}) in the background: operation {operation.id}"
+    return Outcome({"operation": operation_to_dict(operation)}, message, 202)
+
+
+def dlq_clear(actor: Actor, data: inputs.Confirmed, target: None) -> Outcome:
+    result = dlq.dlq_clear(actor=actor, reason=data.reason)
+    return Outcome(result, f"removed {result['removed']} DLQ entries; export written to {result['export']}")
+
+
+def dlq_clean_expired(actor: Actor, data: inputs.NoInput, target: None) -> Outcome:
+    removed = dlq.dlq_clean_expired(actor=actor)
+    return Outcome({"removed": removed}, f"removed {removed} expired DLQ entries")
+
+
+def worker_switch(enabled: bool) -> Perform:
+    def switch(actor: Actor, data: inputs.Reason, target: None) -> Outcome:
+        cfg = system.worker_set_enabled(actor=actor, enabled=enabled, reason=data.reason)
+        state = "enabled: workers admit jobs again" if enabled else "disabled: running jobs finish, none start"
+        return Outcome({"enabled": cfg.worker.enabled}, f"job system {state}")
+
+    return switch
+
+
+def force_fail_running(actor: Actor, data: inputs.Confirmed, target: None) -> Outcome:
+    failed = lifecycle.jobs_force_fail_running(actor=actor, reason=data.reason)
+    return Outcome({"failed": failed}, f"force-failed {failed} running jobs; they are in the DLQ")
+
+
+def clear_all(actor: Actor, data: inputs.Confirmed, target: None) -> Outcome:
+    result = lifecycle.jobs_clear_all(actor=actor, reason=data.reason)
+    return Outcome(result, f"removed {result['removed']} jobs; export written to {result['export']}")
+
+
+def change_config(actor: Actor, data: BaseModel, target: None) -> Outcome:
+    changes = config_changes(data)
+    cfg = config_update(actor=actor, changes=changes, reason=data.reason)  # type: ignore[attr-defined]
+    return Outcome(cfg.as_dict(), f"configuration saved ({', '.join(changes) or 'nothing changed'})")
+
+
+def import_jsonl(actor: Actor, data: inputs.JsonlImport, target: None) -> Outcome:
+    from jobs.services.jsonl import jsonl_import
+
+    report = jsonl_import(actor=actor, text=data.text, skip_bad_lines=data.skipBadLines)
+    skipped = [{"line": line, "error": error} for line, error in report["skipped"]]
+    message = (
+        f"imported {report['imported']} jobs, {report['duplicates']} already present, {len(skipped)} bad lines skipped"
+    )
+    return Outcome({"imported": report["imported"], "duplicates": report["duplicates"], "skipped": skipped}, message)

@@ -1,0 +1,50 @@
+"""The audit trail: list, verify the hash chains, export as CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.core.management.base import CommandError
+
+from jobs import selectors
+from jobs.cli.base import Session, add_read, checked_limit, limit_option
+from jobs.models import AuditEntry
+from jobs.services.audit import audit_verify
+from jobs.services.audit_export import audit_csv_rows
+
+LISTED_FIELDS = ("id", "created_at", "actor", "source", "action", "outcome", "object_ids", "reason")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("audit", help="the audit trail")
+    ausub = p.add_subparsers(dest="action", required=True, parser_class=type(p))
+    au = add_read(ausub, "list", audit_list)
+    au.add_argument("--actor")
+    au.add_argument("--action", dest="audit_action")
+    limit_option(au, 50)
+    add_read(ausub, "verify", verify, "check the hash chain; reports the first broken link")
+    au = add_read(ausub, "export", export, "CSV of the whole trail")
+    au.add_argument("path", help="file to write, or - for standard output")
+
+
+def audit_list(session: Session, options: dict) -> None:
+    entries = selectors.audit_entries(actor=options["actor"], action=options["audit_action"])
+    session.show(list(entries.values(*LISTED_FIELDS)[: checked_limit(options["limit"])]))
+
+
+def verify(session: Session, options: dict) -> None:
+    report = audit_verify()
+    if not report.ok:
+        raise CommandError(f"audit chain broken at entry {report.broken_at}: {report.problem}")
+    session.say(f"audit chain intact: {report.checked} entries verified")
+
+
+def export(session: Session, options: dict) -> None:
+    rows = audit_csv_rows(AuditEntry.objects.order_by("id"))
+    if options["path"] == "-":
+        for line in rows:
+            session.command.stdout.write(line, ending="")
+        return
+    with Path(options["path"]).open("w", encoding="utf-8", newline="") as out:
+        out.writelines(rows)
+    session.say(f"audit trail written to {options['path']}")
