@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from django.db import connection
-from django.db.models import DateTimeField, JSONField, Model, UUIDField
+from django.db.models import DateTimeField, Field, JSONField, Model, UUIDField
 
 
 def execute_prepared(sql: str, params: dict[str, Any]) -> tuple[list[str], list[tuple]]:
@@ -36,13 +36,13 @@ def execute_prepared(sql: str, params: dict[str, Any]) -> tuple[list[str], list[
         return [column.name for column in cursor.description], cursor.fetchall()
 
 
-def model_from_row(model: type[Model], names: list[str], row: tuple) -> Model:
+def model_from_row[M: Model](model: type[M], names: list[str], row: tuple) -> M:
     """An instance of ``model`` from the columns of ``row`` that are its fields (converted as the ORM does)."""
     values = dict(zip(names, row, strict=True))
     fields = model._meta.concrete_fields
     loaded = []
     for field in fields:
-        value = values[field.column]
+        value = values[_column(field)]
         if value is not None and hasattr(field, "from_db_value"):
             value = field.from_db_value(value, None, connection)
         loaded.append(value)
@@ -51,19 +51,19 @@ def model_from_row(model: type[Model], names: list[str], row: tuple) -> Model:
 
 def row_of(obj: Model) -> dict[str, Any]:
     """Every column of ``obj`` by name: what jsonb_populate_record reads from ``dumps``."""
-    return {field.column: getattr(obj, field.attname) for field in obj._meta.concrete_fields}
+    return {_column(field): getattr(obj, field.attname) for field in obj._meta.concrete_fields}
 
 
-def insert_many(model: type[Model], objects: list[Model]) -> None:
+def insert_many[M: Model](model: type[M], objects: Sequence[M]) -> None:
     """INSERT ``objects`` in one statement; primary keys the database gives are set on them."""
     if not objects:
         return
     if connection.vendor != "postgresql":
-        model.objects.bulk_create(objects)
+        model._default_manager.bulk_create(objects)
         return
     generated = [f for f in model._meta.concrete_fields if f.primary_key and getattr(objects[0], f.attname) is None]
     fields = [f for f in model._meta.concrete_fields if f not in generated]
-    plain = [(f.column, f.attname, _to_json(f)) for f in fields]
+    plain = [(_column(f), f.attname, _to_json(f)) for f in fields]
     keys = insert_rows(
         model, [{column: to_json(getattr(obj, attname)) for column, attname, to_json in plain} for obj in objects]
     )
@@ -82,15 +82,21 @@ def insert_rows(model: type[Model], rows: list[dict[str, Any]]) -> list:
     fields = [by_column[column] for column in rows[0]]
     pk = model._meta.pk
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in fields)
-    record = ", ".join(f"{quote(f.column)} {_record_type(f)}" for f in fields)
+    columns = ", ".join(quote(_column(f)) for f in fields)
+    record = ", ".join(f"{quote(_column(f))} {_record_type(f)}" for f in fields)
     # Names come from the model's own metadata; the values travel as one parameter.
     table = quote(model._meta.db_table)
     sql = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM jsonb_to_recordset(%s::jsonb) AS r({record})"  # noqa: S608
-    sql += f" RETURNING {quote(pk.column)}"
+    sql += f" RETURNING {quote(_column(pk))}"
     with connection.cursor() as cursor:
         cursor.execute(sql, [dumps(rows)])
         return [key for (key,) in cursor.fetchall()]
+
+
+def _column(field: Field) -> str:
+    """A concrete field's column: only fields stored elsewhere (many-to-many) have none."""
+    assert field.column is not None, field
+    return field.column
 
 
 def _record_type(field) -> str:

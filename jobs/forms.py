@@ -26,7 +26,9 @@ class JobFilterForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["entrypoint"].choices = [("", "any entry point"), *[(n, n) for n in entrypoints.names()]]
+        entrypoint = self.fields["entrypoint"]
+        assert isinstance(entrypoint, forms.ChoiceField)
+        entrypoint.choices = [("", "any entry point"), *[(n, n) for n in entrypoints.names()]]
 
 
 class AuditFilterForm(forms.Form):

@@ -211,6 +211,10 @@ class WorkerHeartbeat(models.Model):
     succeeded = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
 
+    # Not columns: set on the rows selectors.workers_listed returns.
+    alive: bool
+    uptime_ms: int
+
     class Meta:
         ordering = ["name"]
 

@@ -16,7 +16,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
-from django.db.models import Q
+from django.db.models import ForeignObjectRel, Q
+from django.db.models.fields.related import RelatedField
 from django.utils.dateparse import parse_datetime
 
 from jobs.services.errors import InvalidInput
@@ -56,7 +57,8 @@ def decode_cursor(cursor: str, model: type[models.Model], fields: tuple[str, ...
                 raise ValueError(value)
             else:
                 # A forged value of the wrong type must be a 400, not a database error.
-                field.target_field.to_python(value) if field.is_relation else field.to_python(value)
+                target = field.target_field if isinstance(field, (RelatedField, ForeignObjectRel)) else field
+                target.to_python(value)
                 if isinstance(value, int) and not -(2**63) <= value < 2**63:
                     raise ValueError(value)
         except (ValueError, TypeError, OverflowError, ValidationError):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from django.apps import apps as current_apps
+from django.apps.registry import Apps
+
 VIEW = ["view_console"]
 OPERATE = ["submit_job", "retry_job", "cancel_job", "clean_dlq", "check_approval"]
 APPROVE = ["approve_job"]
@@ -18,15 +21,13 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 ROLES = tuple(ROLE_PERMISSIONS)
 
 
-def ensure_roles(apps=None) -> None:
+def ensure_roles(apps: Apps | None = None) -> None:
     """Create or update the role groups. Used by a migration, `jobs user add` and tests."""
-    if apps is None:
-        from django.contrib.auth.models import Group, Permission
-        from django.contrib.contenttypes.models import ContentType
-    else:
-        Group = apps.get_model("auth", "Group")
-        Permission = apps.get_model("auth", "Permission")
-        ContentType = apps.get_model("contenttypes", "ContentType")
+    # The current models, or the historical ones a migration passes.
+    registry = current_apps if apps is None else apps
+    Group = registry.get_model("auth", "Group")
+    Permission = registry.get_model("auth", "Permission")
+    ContentType = registry.get_model("contenttypes", "ContentType")
     from jobs.models import Job
 
     # The permissions of Job.Meta; a migration's historical model may lack later ones.

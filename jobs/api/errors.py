@@ -63,10 +63,11 @@ def install_error_handlers(api: NinjaAPI) -> None:
             return error_response(api, request, 400, "body: too large")
         return error_response(api, request, 400, "bad request")
 
-    api.add_exception_handler(ValidationError, on_validation)
-    api.add_exception_handler(ServiceError, on_service_error)
-    api.add_exception_handler(PermissionDenied, on_permission_denied)
-    api.add_exception_handler(Http404, on_not_found)
-    api.add_exception_handler(AuthenticationError, on_authentication)
-    api.add_exception_handler(HttpError, on_http_error)
-    api.add_exception_handler(SuspiciousOperation, on_suspicious)
+    # ninja types a handler's argument as the exception or its class; handlers get the exception.
+    api.add_exception_handler(ValidationError, on_validation)  # type: ignore[arg-type]
+    api.add_exception_handler(ServiceError, on_service_error)  # type: ignore[arg-type]
+    api.add_exception_handler(PermissionDenied, on_permission_denied)  # type: ignore[arg-type]
+    api.add_exception_handler(Http404, on_not_found)  # type: ignore[arg-type]
+    api.add_exception_handler(AuthenticationError, on_authentication)  # type: ignore[arg-type]
+    api.add_exception_handler(HttpError, on_http_error)  # type: ignore[arg-type]
+    api.add_exception_handler(SuspiciousOperation, on_suspicious)  # type: ignore[arg-type]

@@ -9,7 +9,9 @@ METRICS_ALLOWED_IPS; by default only tokens.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
@@ -111,7 +113,7 @@ class JobsCollector:
             f"{int(RUN_TIME_WINDOW.total_seconds())} s, recomputed at each scrape; a window, not a running total",
             labels=["outcome"],
         )
-        by_status = {row["status"]: row for row in rows}
+        by_status: dict[str, Mapping[str, Any]] = {row["status"]: row for row in rows}
         for status in (Status.SUCCEEDED, Status.FAILED):
             row = by_status.get(status, {"total": 0, "seconds": None})
             buckets = [(str(b), row.get(f"le_{i}", 0)) for i, b in enumerate(RUN_TIME_BUCKETS)]

@@ -92,6 +92,6 @@ def config_read(request: HttpRequest):
 
 
 @action_route(router, "config.update", response={200: ConfigOut})
-def config_change(request: HttpRequest, payload: inputs.ConfigPatch):  # type: ignore[valid-type]
+def config_change(request: HttpRequest, payload: inputs.ConfigPatch):
     """Change some jobs.json settings (admin); the whole change is refused if one is invalid."""
     return answer(request, "config.update", payload)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
@@ -41,7 +41,7 @@ class Actor:
 
     name: str
     source: str  # web, api, cli, system, github
-    user: AbstractBaseUser | AnonymousUser | None = None
+    user: AbstractUser | AnonymousUser | None = None
     ip: str = ""
     user_agent: str = ""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -56,7 +56,7 @@ def events_emit_many(type: str, jobs: list[Job], **data: Any) -> None:
     if type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {type}")
     events = Event.objects.bulk_create([Event(type=type, job_id=job.id, data=data) for job in jobs])
-    transaction.on_commit(lambda: [_send(event) for event in events])
+    transaction.on_commit(lambda: _send_each(events))
 
 
 def _send(event: Event) -> None:
@@ -64,6 +64,11 @@ def _send(event: Event) -> None:
         job_event.send(sender=Event, event=event)
     except Exception:  # a receiver's bug must not break the engine
         logger.exception("a job_event receiver failed for %s", event.type)
+
+
+def _send_each(events: list[Event]) -> None:
+    for event in events:
+        _send(event)
 
 
 def events_emit_each(type: str, jobs_and_data: list[tuple[Job, dict[str, Any]]]) -> None:
@@ -84,4 +89,4 @@ def events_emit_each(type: str, jobs_and_data: list[tuple[Job, dict[str, Any]]])
             Event(id=id, type=type, job_id=job.id, data=data, created_at=now)
             for id, (job, data) in zip(ids, jobs_and_data, strict=True)
         ]
-        transaction.on_commit(lambda: [_send(event) for event in events])
+        transaction.on_commit(lambda: _send_each(events))

@@ -58,7 +58,8 @@ def _requester(params: dict) -> Actor:
     """The actor who started the operation, with the role they hold now."""
     from django.contrib.auth import get_user_model
 
-    user = get_user_model().objects.filter(pk=params.get("userId")).first() if params.get("userId") else None
+    user_id = params.get("userId")
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id else None
     return Actor(
         name=params.get("actor", "system"),
         source=params.get("source", "system"),

@@ -50,7 +50,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 @service_errors
-def audit_export(request: HtmxHttpRequest) -> HttpResponse:
+def audit_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
     require_perm(request, "jobs.view_audit")
     entries = _entries(request).order_by("id")
     response = StreamingHttpResponse(audit_csv_rows(entries), content_type="text/csv; charset=utf-8")

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -58,11 +58,11 @@ def form_data(form) -> dict[str, Any]:
     raise InvalidInput(f"{label}: {' '.join(errors)}")
 
 
-def service_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def service_errors(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Answer a ServiceError with its status and its message, shown to the user."""
 
     @functools.wraps(view)
-    def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             return view(request, *args, **kwargs)
         except ServiceError as exc:
