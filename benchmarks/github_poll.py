@@ -58,7 +58,7 @@ def run(fake, count: int, long_ago) -> int:
     from jobs.github.poll import approvals_poll
     from jobs.models import Job
     from jobs.services.audit import Actor
-    from jobs.services.lifecycle import job_submit
+    from jobs.services.submission import job_submit
 
     actor = Actor.cli("benchmark")
     fake.set_permission("alice", "write")

@@ -147,7 +147,7 @@ def reset(b: Bench) -> None:
 
 
 def submit(entrypoint: str, params: dict) -> None:
-    from jobs.services.lifecycle import job_submit
+    from jobs.services.submission import job_submit
 
     job_submit(actor=actor(), entrypoint=entrypoint, params=params)
 
@@ -281,7 +281,7 @@ BULK_BATCH = 100
 
 
 def _submit_bulk(tag: str, count: int) -> None:
-    from jobs.services.lifecycle import job_submit_many
+    from jobs.services.submission import job_submit_many
 
     for start in range(0, count, BULK_BATCH):
         job_submit_many(
@@ -515,7 +515,7 @@ def _api_row(name: str, result, ok: int) -> list:
 # 4. Bulk submission.
 def bulk_section(b: Bench) -> None:
     try:
-        from jobs.services.lifecycle import job_submit_many
+        from jobs.services.submission import job_submit_many
     except ImportError:
         print("bulk: skipped: job_submit_many not available")
         return

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
 
 from django.conf import settings
 from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum
@@ -77,7 +77,7 @@ def workers_listed(limit: int = 200) -> list[WorkerHeartbeat]:
     cutoff = alive_cutoff()
     now = timezone.now()
     holding = AdmissionSlot.objects.filter(worker=OuterRef("name"), job_id__isnull=False).order_by("claimed_at")
-    workers = list(
+    workers: list[WorkerHeartbeat] = list(
         WorkerHeartbeat.objects.annotate(current_job=Subquery(holding.values("job_id")[:1])).order_by("-last_seen")[
             :limit
         ]
@@ -146,6 +146,11 @@ def system_health(cfg: JobsSettings) -> dict[str, Any]:
     }
 
 
+def low_priority_queued():
+    """What backpressure relief cancels: queued low-priority jobs."""
+    return Job.objects.queued().filter(priority=Priority.LOW)
+
+
 def waiting_approval_jobs():
     return Job.objects.waiting().order_by("approval_expires_at", "created_at")
 
@@ -210,7 +215,17 @@ def dlq_entries(*, reason: str | None = None, fingerprint: str | None = None):
     return entries
 
 
-def dlq_groups() -> list[dict[str, Any]]:
+class DlqGroup(TypedDict):
+    """One row of dlq_groups."""
+
+    fingerprint: str
+    count: int
+    first: datetime
+    last: datetime
+    sample: str
+
+
+def dlq_groups() -> list[DlqGroup]:
     """DLQ entries grouped by error fingerprint, largest group first, with a sample error."""
     groups = list(
         DLQEntry.objects.order_by()

@@ -6,7 +6,7 @@ import pytest
 
 from jobs.models import AuditEntry, Event, Job, Status
 from jobs.services.config import config_update
-from jobs.services.lifecycle import job_submit, job_submit_many
+from jobs.services.submission import job_submit, job_submit_many
 
 pytestmark = pytest.mark.django_db
 

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from jobs.models import BackgroundOperation, DLQEntry, Job, Status
 from jobs.services.config import config_update
-from jobs.services.lifecycle import job_force_fail, job_submit
+from jobs.services.lifecycle import job_force_fail
 from jobs.services.operations import operation_run
+from jobs.services.submission import job_submit
 from tests.support.api import last_audit
 from tests.support.processes import wait_for
 

@@ -15,8 +15,9 @@ from django.utils import timezone
 from jobs.engine.admission import job_claim_next
 from jobs.models import DLQEntry, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_get
-from jobs.services.lifecycle import job_force_fail, job_submit
+from jobs.services.lifecycle import job_force_fail
 from jobs.services.operations import dlq_retry_all_start, operation_run
+from jobs.services.submission import job_submit
 from tests.support.api import Api
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"

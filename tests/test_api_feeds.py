@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from jobs.models import AuditEntry, Event, Job
-from jobs.services.lifecycle import job_submit
+from jobs.services.submission import job_submit
 
 pytestmark = pytest.mark.django_db
 

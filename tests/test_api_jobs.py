@@ -10,7 +10,7 @@ import pytest
 from jobs.models import AuditEntry, Job, Status
 from jobs.services.config import config_update
 from jobs.services.jsonl import imported_id
-from jobs.services.lifecycle import job_submit
+from jobs.services.submission import job_submit
 from tests.support.api import jobs_in_every_state, last_audit
 
 pytestmark = pytest.mark.django_db

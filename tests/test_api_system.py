@@ -10,7 +10,7 @@ from django.utils import timezone
 from jobs.engine.admission import job_claim_next
 from jobs.models import DLQEntry, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_get, config_update
-from jobs.services.lifecycle import job_submit
+from jobs.services.submission import job_submit
 from tests.support.api import last_audit
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.db import connection, transaction
 
 from jobs.models import AuditChainHead, AuditEntry
 from jobs.services.audit import Actor, audit_chains_ensure, audit_record, audit_verify
-from jobs.services.lifecycle import job_submit
+from jobs.services.submission import job_submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

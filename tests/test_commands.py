@@ -24,7 +24,8 @@ from jobs.engine.admission import job_claim_next
 from jobs.engine.runner import job_execute
 from jobs.models import ApiToken, AuditEntry, DLQEntry, Event, Job, RuntimeConfig, Status
 from jobs.services.config import config_get
-from jobs.services.lifecycle import job_force_fail, job_submit
+from jobs.services.lifecycle import job_force_fail
+from jobs.services.submission import job_submit
 from tests.conftest import PASSWORD
 from tests.support.processes import ROOT
 

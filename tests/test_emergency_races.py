@@ -12,7 +12,8 @@ from django.db import connection
 from jobs.models import Job
 from jobs.services.config import config_update
 from jobs.services.dlq import dlq_clear
-from jobs.services.lifecycle import job_submit, jobs_clear_all
+from jobs.services.lifecycle import jobs_clear_all
+from jobs.services.submission import job_submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

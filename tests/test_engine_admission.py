@@ -14,7 +14,8 @@ from jobs.models import Event, Job, Status
 from jobs.selectors import queue_stats
 from jobs.services.config import config_get, config_update
 from jobs.services.errors import Backpressure
-from jobs.services.lifecycle import job_cancel, job_submit
+from jobs.services.lifecycle import job_cancel
+from jobs.services.submission import job_submit
 from tests.support.processes import sample_running, wait_for
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from jobs.models import Event, Job, Status
 from jobs.services.approvals import EXPIRED_ERROR, job_approve
 from jobs.services.audit import Actor
 from jobs.services.config import config_update
-from jobs.services.lifecycle import job_submit
+from jobs.services.submission import job_submit
 from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.workers

@@ -15,8 +15,8 @@ from jobs.models import AuditEntry, DLQEntry, Event, Job, Status
 from jobs.services.config import config_update
 from jobs.services.dlq import dlq_retry, dlq_retry_batch
 from jobs.services.errors import NotFound
-from jobs.services.lifecycle import job_submit
 from jobs.services.operations import dlq_retry_all_start, operation_run
+from jobs.services.submission import job_submit
 from tests.support.processes import wait_for
 
 

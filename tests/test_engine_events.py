@@ -15,7 +15,8 @@ from jobs.services.approvals import approvals_expire_due, job_approve
 from jobs.services.config import config_get, config_update
 from jobs.services.dlq import dlq_clean_expired, dlq_clear, dlq_retry
 from jobs.services.events import EVENT_TYPES
-from jobs.services.lifecycle import job_cancel, job_submit
+from jobs.services.lifecycle import job_cancel
+from jobs.services.submission import job_submit
 from jobs.signals import job_event
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,8 @@ from jobs.engine.runner import job_execute
 from jobs.engine.wakeups import publish
 from jobs.models import DLQEntry, Event, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_update
-from jobs.services.lifecycle import job_cancel, job_submit
+from jobs.services.lifecycle import job_cancel
+from jobs.services.submission import job_submit
 from tests.support.processes import wait_for
 
 

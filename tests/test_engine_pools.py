@@ -17,7 +17,7 @@ from jobs.engine.reconciler import WORKER_LOST_ERROR
 from jobs.engine.runner import TIMEOUT_ERROR
 from jobs.models import AdmissionSlot, DLQEntry, Event, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_update
-from jobs.services.lifecycle import job_submit
+from jobs.services.submission import job_submit
 from tests.support.processes import sample_running, wait_for
 
 pytestmark = pytest.mark.workers

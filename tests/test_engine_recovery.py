@@ -15,7 +15,7 @@ import pytest
 from jobs.engine.reconciler import WORKER_LOST_ERROR
 from jobs.models import DLQEntry, Event, Job, Status
 from jobs.services.config import config_update
-from jobs.services.lifecycle import job_submit
+from jobs.services.submission import job_submit
 from jobs.services.tokens import token_create
 from tests.support.processes import ROOT, ManagedProcess, process_env, start_beat, wait_for
 

@@ -10,7 +10,7 @@ from jobs.engine.runner import TIMEOUT_ERROR
 from jobs.models import DLQEntry, Event, Job, Status, WorkerHeartbeat
 from jobs.selectors import worker_stats
 from jobs.services.config import config_get, config_update
-from jobs.services.lifecycle import job_submit
+from jobs.services.submission import job_submit
 from jobs.services.system import worker_set_enabled
 from tests.support.processes import process_env, wait_for
 

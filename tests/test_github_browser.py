@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from jobs.github.poll import approvals_poll
 from jobs.models import Status
 from jobs.services.audit import Actor
-from jobs.services.lifecycle import job_submit
+from jobs.services.submission import job_submit
 from tests.support.browser import browser, console_page  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -19,7 +19,7 @@ from jobs.models import AuditEntry, GitHubPollState, Job, Status
 from jobs.services.approvals import EXPIRED_ERROR, approvals_expire_due, job_approve
 from jobs.services.audit import Actor
 from jobs.services.config import config_get, config_update
-from jobs.services.lifecycle import job_submit
+from jobs.services.submission import job_submit
 from tests.support.fake_github import BOT, REPO, long_ago
 from tests.support.processes import process_env, wait_for
 

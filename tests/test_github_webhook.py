@@ -11,7 +11,7 @@ import pytest
 
 from jobs.github.webhook import signature_valid
 from jobs.models import AuditEntry, GitHubDelivery, Job, Status
-from jobs.services.lifecycle import job_submit
+from jobs.services.submission import job_submit
 from tests.support.fake_github import REPO
 from tests.support.processes import process_env, wait_for
 

@@ -8,7 +8,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jobs.engine.admission import job_claim_next
 from jobs.engine.runner import job_execute
-from jobs.services.lifecycle import job_force_fail, job_submit
+from jobs.services.lifecycle import job_force_fail
+from jobs.services.submission import job_submit
 from tests.support.api import Api
 
 pytestmark = pytest.mark.django_db

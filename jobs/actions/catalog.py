@@ -96,7 +96,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="job.cancel",
             title="Cancel a job",
-            runbook="Backpressure relief",
+            runbook="Backpressure: cancel low-priority jobs (`queue.cancel`)",
             permission="jobs.cancel_job",
             object_type="job",
             input=inputs.Reason,
@@ -109,7 +109,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="jobs.cancel",
             title="Cancel the selected jobs",
-            runbook="Backpressure relief",
+            runbook="Backpressure: cancel low-priority jobs (`queue.cancel`)",
             permission="jobs.cancel_job",
             object_type="job",
             input=inputs.BulkCancel,
@@ -119,7 +119,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="job.force_fail",
             title="Force-fail a job",
-            runbook="Force fail a stuck job",
+            runbook="Emergency: force fail running jobs (one job)",
             permission="jobs.force_fail_job",
             object_type="job",
             input=inputs.Reason,
@@ -132,7 +132,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="job.approve",
             title="Approve a waiting job",
-            runbook="Approvals",
+            runbook="Approval issues: manually approve",
             permission="jobs.approve_job",
             object_type="job",
             input=inputs.OptionalReason,
@@ -145,7 +145,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="job.reject",
             title="Reject a waiting job",
-            runbook="Approvals",
+            runbook="Approval issues: manually approve",
             permission="jobs.approve_job",
             object_type="job",
             input=inputs.Reason,
@@ -158,7 +158,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="approval.check",
             title="Force an approval check",
-            runbook="Approvals",
+            runbook="Approval issues: manual approval check (`watcher.forceCheck`)",
             permission="jobs.check_approval",
             object_type="job",
             input=inputs.NoInput,
@@ -171,7 +171,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="queue.cancel_low_priority",
             title="Cancel queued low-priority jobs",
-            runbook="Backpressure relief",
+            runbook="Backpressure: cancel low-priority jobs",
             permission="jobs.cancel_job",
             object_type="job",
             input=inputs.Reason,
@@ -183,7 +183,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="dlq.retry",
             title="Retry one DLQ entry",
-            runbook="DLQ",
+            runbook="DLQ: retry individual jobs (`queue.retryFromDLQ`)",
             permission="jobs.retry_job",
             object_type="job",
             input=inputs.OptionalReason,
@@ -196,7 +196,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="dlq.retry_all",
             title="Retry every DLQ entry",
-            runbook="DLQ",
+            runbook="DLQ: retry all DLQ jobs",
             permission="jobs.retry_job",
             object_type="dlq",
             input=inputs.OptionalReason,
@@ -208,7 +208,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="dlq.retry_group",
             title="Retry the DLQ entries of one error group",
-            runbook="DLQ",
+            runbook="DLQ: retry all DLQ jobs (one common cause)",
             permission="jobs.retry_job",
             object_type="dlq",
             input=inputs.OptionalReason,
@@ -220,7 +220,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="dlq.clear",
             title="Clear the DLQ",
-            runbook="DLQ",
+            runbook="DLQ: clear DLQ (`queue.clearDLQ`)",
             permission="jobs.clear_dlq",
             object_type="dlq",
             input=inputs.Confirmed,
@@ -233,7 +233,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="dlq.clean_expired",
             title="Remove expired DLQ entries",
-            runbook="DLQ",
+            runbook="DLQ: clean expired entries (`queue.cleanExpiredDLQ`)",
             permission="jobs.clean_dlq",
             object_type="dlq",
             input=inputs.NoInput,
@@ -245,7 +245,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="worker.disable",
             title="Disable the job system",
-            runbook="Emergency procedures",
+            runbook="Emergency: disable job system",
             permission="jobs.emergency",
             object_type="config",
             input=inputs.Confirmed,
@@ -258,7 +258,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="worker.enable",
             title="Enable the job system",
-            runbook="Emergency procedures",
+            runbook="Worker issues: restart worker",
             permission="jobs.emergency",
             object_type="config",
             input=inputs.Reason,
@@ -270,7 +270,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="emergency.force_fail_running",
             title="Force-fail every running job",
-            runbook="Emergency procedures",
+            runbook="Emergency: force fail all running jobs",
             permission="jobs.emergency",
             object_type="job",
             input=inputs.Confirmed,
@@ -283,7 +283,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="emergency.clear_all",
             title="Clear all jobs",
-            runbook="Emergency procedures",
+            runbook="Emergency: clear all jobs",
             permission="jobs.emergency",
             object_type="job",
             input=inputs.Confirmed,
@@ -297,7 +297,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="config.update",
             title="Change settings",
-            runbook="Configuration",
+            runbook="Backpressure: increase capacity",
             permission="jobs.manage_config",
             object_type="config",
             input=inputs.ConfigPatch,
@@ -308,7 +308,7 @@ ACTIONS: dict[str, Action] = {
         Action(
             name="jobs.import",
             title="Import jobs from JSONL",
-            runbook="Job store",
+            runbook="Store issues: JSONL store",
             permission="jobs.import_jobs",
             object_type="job",
             input=inputs.JsonlImport,

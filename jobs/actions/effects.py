@@ -17,7 +17,7 @@ from jobs.actions import inputs
 from jobs.actions.inputs import config_changes
 from jobs.actions.validation import invalid_input
 from jobs.representations import job_to_dict, operation_to_dict
-from jobs.services import approvals, dlq, lifecycle, operations, system
+from jobs.services import approvals, dlq, lifecycle, operations, submission, system
 from jobs.services.audit import Actor
 from jobs.services.config import config_update
 from jobs.services.errors import InvalidInput
@@ -46,7 +46,7 @@ def job_answer(message: str, status: int = 200) -> Callable[[Any], Outcome]:
 
 
 def submit(actor: Actor, data: inputs.Submission, target: None) -> Outcome:
-    job, created = lifecycle.job_submit(actor=actor, **data.service_fields())
+    job, created = submission.job_submit(actor=actor, **data.service_fields())
     verb = "submitted" if created else "already active:"
     return Outcome(job_to_dict(job), f"{verb} job {job.id} ({job.status})", 201 if created else 200)
 
@@ -60,7 +60,7 @@ def submit_batch(actor: Actor, data: inputs.SubmissionBatch, target: None) -> Ou
         except ValidationError as exc:
             error = invalid_input(exc)
             invalid[n] = {"error": error.message, "detail": error.detail}
-    answers = iter(lifecycle.job_submit_many(actor=actor, submissions=submissions) if submissions else [])
+    answers = iter(submission.job_submit_many(actor=actor, submissions=submissions) if submissions else [])
     items = []
     for n in range(len(data.jobs)):
         if n in invalid:

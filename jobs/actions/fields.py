@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 
 def find_nul(value: Any, path: str = "") -> str | None:
@@ -36,7 +37,8 @@ def find_nul(value: Any, path: str = "") -> str | None:
 
 def _no_nul(value: str) -> str:
     if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+        # The same words as the API's body parser, which finds them first there.
+        raise PydanticCustomError("nul_character", "must not contain NUL characters")
     return value
 
 
@@ -62,5 +64,6 @@ def _utc(value: datetime) -> datetime:
 
 
 # The pattern documents the NUL rule in the OpenAPI document; _no_nul enforces it with a clear message.
-Text = Annotated[str, AfterValidator(_no_nul), Field(json_schema_extra={"pattern": "^[^\\u0000]*$"})]
+NO_NUL = (AfterValidator(_no_nul), Field(json_schema_extra={"pattern": "^[^\\u0000]*$"}))
+Text = Annotated[str, *NO_NUL]
 Time = Annotated[datetime, BeforeValidator(_rfc3339), AfterValidator(_utc)]

@@ -11,21 +11,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, create_model
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+    ValidationError,
+    create_model,
+)
 from pydantic_core import PydanticCustomError
 
 __all__ = ["ValidationError"]  # what a failed validation raises, for the doors
 
 from jobs import jobsconfig
-from jobs.actions.fields import Text
+from jobs.actions.fields import NO_NUL, Text
 
 PriorityName = Literal["critical", "high", "normal", "low"]
 StatusName = Literal["waiting_approval", "queued", "running", "succeeded", "failed", "canceled"]
 IssueRef = Annotated[Text, Field(max_length=200)] | Annotated[StrictInt, Field(ge=1)]
-
-
-def _stripped(value: str) -> str:
-    return value.strip()
 
 
 def _present(value: str) -> str:
@@ -35,7 +41,7 @@ def _present(value: str) -> str:
 
 
 # A reason is kept in the audit trail: surrounding blanks are dropped, and a blank one is no reason.
-ReasonText = Annotated[Text, AfterValidator(_stripped), Field(max_length=2000)]
+ReasonText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), *NO_NUL]
 RequiredReason = Annotated[ReasonText, AfterValidator(_present)]
 
 
@@ -101,10 +107,11 @@ class SubmissionBatch(StrictInput):
     jobs: list[Any] = Field(min_length=1, max_length=1000)
 
 
-def _section_patch(section: type[BaseModel]) -> type[BaseModel]:
+def _section_patch(section: object) -> type[BaseModel]:
     """A jobs.json section with every setting optional: its types and ranges, from jobsconfig."""
+    assert isinstance(section, type) and issubclass(section, BaseModel), section  # a JobsSettings field's type
     fields: dict[str, Any] = {
-        name: (_STRICT.get(info.annotation, info.annotation) | None, Field(None, **_bounds(info)))
+        name: (_strict(info.annotation) | None, Field(None, **_bounds(info)))
         for name, info in section.model_fields.items()
     }
     patch = create_model(f"{section.__name__}Patch", __base__=StrictInput, **fields)
@@ -113,6 +120,11 @@ def _section_patch(section: type[BaseModel]) -> type[BaseModel]:
 
 # jobs.json is strict: "5" is not a number of slots, 1 is not true.
 _STRICT: dict[Any, Any] = {int: StrictInt, bool: StrictBool, list[str]: list[Text]}
+
+
+def _strict(annotation: Any) -> Any:
+    """A jobsconfig field's type as jobs.json checks it."""
+    return _STRICT.get(annotation, annotation)
 
 
 def _bounds(info) -> dict[str, Any]:
@@ -126,12 +138,14 @@ def _bounds(info) -> dict[str, Any]:
 
 
 SECTION_PATCHES = {name: _section_patch(info.annotation) for name, info in jobsconfig.JobsSettings.model_fields.items()}
+# Each section optional. Typed as in _section_patch: a union built at run time is no type expression for mypy.
+_OPTIONAL_SECTIONS: dict[str, Any] = {name: (patch | None, None) for name, patch in SECTION_PATCHES.items()}
 
 
 ConfigPatch = create_model(
     "ConfigPatch",
     __base__=StrictInput,
-    **{name: (patch | None, None) for name, patch in SECTION_PATCHES.items()},
+    **_OPTIONAL_SECTIONS,
     reason=(ReasonText, Field("", description="why; kept in the audit entry")),
 )
 ConfigPatch.model_config["json_schema_extra"] = {"anyOf": [{"required": [name]} for name in SECTION_PATCHES]}

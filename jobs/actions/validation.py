@@ -6,6 +6,7 @@ console shows the message, the CLI prints it and exits non-zero.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,7 +24,7 @@ def field_name(loc: list | tuple) -> str:
     return ".".join(parts) or "body"
 
 
-def _message(error: dict[str, Any]) -> str:
+def _message(error: Mapping[str, Any]) -> str:
     if error.get("type") == "extra_forbidden":
         return "unknown field"
     if error.get("type") == "missing":
@@ -31,7 +32,7 @@ def _message(error: dict[str, Any]) -> str:
     return str(error.get("msg", "invalid"))
 
 
-def describe_invalid(errors: list[dict[str, Any]]) -> dict[str, Any]:
+def describe_invalid(errors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Validation errors as a one-line summary, and each field's message."""
     fields = [{"field": field_name(e.get("loc", ())), "message": _message(e)} for e in errors]
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields) or "invalid request"

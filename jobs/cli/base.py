@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
 
 from jobs.actions.catalog import ACTIONS, Action, Outcome
-from jobs.actions.perform import perform
+from jobs.actions.perform import action_authorize, perform
 from jobs.services.audit import Actor
 
 
@@ -67,7 +67,8 @@ def add_action(sub, name: str, *, positional: Iterable[str] = (), json_fields: I
     for field, info in action.input.model_fields.items():
         flag = "--" + "".join(f"-{c.lower()}" if c.isupper() else c for c in field)
         if field in positional:
-            parser.add_argument(field)
+            # Optional here, so that the action's own check names it, after authorization.
+            parser.add_argument(field, nargs="?")
         elif info.annotation is bool:
             parser.add_argument(flag, dest=field, action="store_true", default=None)
         else:
@@ -92,11 +93,12 @@ def _action_runner(action: Action, json_fields: tuple[str, ...]) -> Handler:
         for field in json_fields:
             if field in data:
                 data[field] = _json_option(field, data[field])
-        if action.confirm and "confirm" not in data:
-            data["confirm"] = _ask(action.confirm)
-        target = options.get("target")
+        target: Any = options.get("target")
         if action.target == "job":
             target = job_id(target)
+        if action.confirm and "confirm" not in data:
+            action_authorize(action, session.actor, target)  # before asking a role that may not act anyway
+            data["confirm"] = _ask(action.confirm)
         outcome = session.perform(action.name, data, target)
         if options.get("as_json"):
             session.show(outcome.data)

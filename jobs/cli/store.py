@@ -8,6 +8,8 @@ from pathlib import Path
 from django.core.management.base import CommandError
 from django.core.serializers.json import DjangoJSONEncoder
 
+from jobs.actions.catalog import ACTIONS
+from jobs.actions.perform import action_authorize
 from jobs.cli.base import Session, add_read
 from jobs.models import Job
 from jobs.services.export import job_export_rows, write_jsonl
@@ -18,7 +20,7 @@ def register(sub) -> None:
     p.add_argument("path", help="file to write, or - for standard output")
 
     p = add_read(sub, "import-jsonl", import_jsonl, "import jobs from a JSONL file (the jobs.import action)")
-    p.add_argument("path")
+    p.add_argument("path", nargs="?")
     p.add_argument("--skip-bad-lines", action="store_true")
 
 
@@ -34,7 +36,10 @@ def export_jsonl(session: Session, options: dict) -> None:
 
 
 def import_jsonl(session: Session, options: dict) -> None:
+    action_authorize(ACTIONS["jobs.import"], session.actor)  # before the file is read
     path = options["path"]
+    if not path:
+        raise CommandError("path: required (a JSONL file, one job per line)")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

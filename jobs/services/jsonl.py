@@ -147,7 +147,7 @@ def _refuse_constant(name: str) -> Any:
 
 
 def _job_from(row: JobLine, *, cfg, now: datetime) -> Job:
-    from jobs.services.lifecycle import default_job_key
+    from jobs.services.submission import default_job_key
 
     params = row.params or {}
     status = Status.QUEUED if row.status == Status.RUNNING else row.status
@@ -268,7 +268,7 @@ def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> di
 def _active_key_conflicts(jobs: dict[uuid.UUID, Job], candidates: dict) -> list[tuple[int, str]]:
     """Active jobs must have distinct jobKeys, here and among the jobs already present."""
     active = {key: job for key, job in jobs.items() if job.status in ACTIVE_STATUSES}
-    taken = {}
+    taken: dict[str, uuid.UUID] = {}
     keys = list({job.job_key for job in active.values()})
     for chunk in _chunks(keys):
         taken.update(Job.objects.active().filter(job_key__in=chunk).values_list("job_key", "id"))

@@ -1,224 +1,21 @@
-"""Submitting, canceling and force-failing jobs, and the emergency procedures."""
+"""Ending jobs before their time: cancel, force-fail, and the emergency procedures."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from datetime import timedelta
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from jobs import entrypoints
-from jobs.db import dumps, execute_prepared, insert_many, row_of
-from jobs.engine.wakeups import wake_after_commit
-from jobs.models import ACTIVE_STATUSES, DLQEntry, Job, Priority, Status
+from jobs import selectors
+from jobs.models import ACTIVE_STATUSES, DLQEntry, Job, Status
 from jobs.representations import job_snapshot
 from jobs.services.audit import Actor, audit_job_change, audit_record
-from jobs.services.backpressure import ensure_room_in_queue, hold_submissions, with_room_for_one
-from jobs.services.config import config_get, config_recent
+from jobs.services.backpressure import hold_submissions
 from jobs.services.dlq import dlq_add
-from jobs.services.errors import Backpressure, Conflict, InvalidInput, NotFound
-from jobs.services.events import event_announce, event_emit, events_emit_each, events_emit_many
+from jobs.services.errors import Conflict, InvalidInput, NotFound
+from jobs.services.events import event_emit, events_emit_many
 from jobs.services.export import export_jobs
-
-
-def default_job_key(entrypoint: str, params: dict[str, Any]) -> str:
-    """entrypoint + hash of params, as the original system derived jobKey."""
-    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"))
-    return f"{entrypoint}:{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
-
-
-def _validated_submission(
-    entrypoint: Any, params: Any, priority: Any, max_attempts: Any, issue_id: Any, job_key: Any, default_attempts: int
-) -> dict[str, Any]:
-    if not isinstance(entrypoint, str) or not entrypoint:
-        raise InvalidInput("entrypoint: required")
-    if entrypoints.get(entrypoint) is None:
-        raise InvalidInput(f"entrypoint: unknown entry point {entrypoint!r}", {"known": entrypoints.names()})
-    params = {} if params is None else params
-    if not isinstance(params, dict):
-        raise InvalidInput("params: must be a JSON object")
-    try:
-        rank = Priority.from_label(priority or "normal")
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"priority: {exc}") from None
-    if max_attempts is None:
-        max_attempts = default_attempts
-    if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or not 1 <= max_attempts <= 100:
-        raise InvalidInput("maxAttempts: must be a whole number from 1 to 100")
-    issue_id = "" if issue_id is None else str(issue_id).strip()
-    if len(issue_id) > 200:
-        raise InvalidInput("issueId: at most 200 characters")
-    if job_key is not None and (not isinstance(job_key, str) or not job_key.strip() or len(job_key) > 255):
-        raise InvalidInput("jobKey: must be a non-empty string of at most 255 characters")
-    return {
-        "entrypoint": entrypoint,
-        "params": params,
-        "priority": rank,
-        "max_attempts": max_attempts,
-        "issue_id": issue_id,
-        "job_key": job_key.strip() if job_key else default_job_key(entrypoint, params),
-    }
-
-
-def job_submit(
-    *,
-    actor: Actor,
-    entrypoint: Any,
-    params: Any = None,
-    priority: Any = "normal",
-    max_attempts: Any = None,
-    issue_id: Any = None,
-    job_key: Any = None,
-) -> tuple[Job, bool]:
-    """Create a job, or return the active one with the same jobKey. Returns (job, created)."""
-    cfg = config_recent()
-    fields = _validated_submission(
-        entrypoint, params, priority, max_attempts, issue_id, job_key, cfg.worker.maxAttempts
-    )
-    job = _new_job(actor, cfg, fields, timezone.now())
-    try:
-        with_room_for_one(lambda: _store_submitted(actor, job), cfg)
-    except (IntegrityError, Backpressure):
-        # The jobKey has an active job: a repeat answers with it, also under backpressure.
-        existing = Job.objects.active().filter(job_key=job.job_key).first()
-        if existing is None:
-            raise
-        return existing, False
-    return job, True
-
-
-# A queued submission's job and its job:submitted event, in one statement.
-_INSERT_QUEUED = """
-WITH job AS (
-    INSERT INTO jobs_job SELECT * FROM jsonb_populate_record(NULL::jobs_job, %(job)s::jsonb) RETURNING id
-)
-INSERT INTO jobs_event (type, job_id, data, created_at)
-SELECT 'job:submitted', id, %(data)s::jsonb, %(now)s FROM job
-RETURNING id
-"""
-
-
-def _store_submitted(actor: Actor, job: Job) -> None:
-    """Inside the submission's transaction: the job, its events, its audit entry, its wake-up."""
-    waits = job.status == Status.WAITING_APPROVAL
-    if connection.vendor == "postgresql" and not waits:
-        data = {"entrypoint": job.entrypoint, "priority": job.priority_label}
-        _, [(event_id,)] = execute_prepared(
-            _INSERT_QUEUED, {"job": dumps(row_of(job)), "data": dumps(data), "now": job.created_at}
-        )
-        job._state.adding = False
-        event_announce(event_id, "job:submitted", job_id=job.id, data=data, created_at=job.created_at)
-    else:
-        job.save(force_insert=True)
-        event_emit("job:submitted", job=job, entrypoint=job.entrypoint, priority=job.priority_label)
-        if waits:
-            event_emit("job:waiting_approval", job=job, issueId=job.issue_id)
-    audit_record(actor, action="job.submit", object_type="job", object_ids=[job.id], after=job_snapshot(job))
-    if not waits:
-        wake_after_commit([job.id])
-
-
-BATCH_MAX = 1000
-
-
-def job_submit_many(*, actor: Actor, submissions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Submit up to BATCH_MAX jobs in one transaction (the way Sidekiq's push_bulk serves producers).
-
-    Each submission takes job_submit's keyword arguments. The answer has one item
-    per submission, in order: {"job", "created"} or {"error"} for one that is
-    invalid. jobKey idempotency holds per item, also between items of the batch.
-    Under backpressure, or when the new jobs do not all fit below the threshold,
-    the whole batch is refused (429) and nothing is stored.
-    """
-    if not isinstance(submissions, list) or not 1 <= len(submissions) <= BATCH_MAX:
-        raise InvalidInput(f"jobs: send from 1 to {BATCH_MAX} submissions")
-    cfg = config_get()
-    results: list[dict[str, Any]] = []
-    fields_by_item: dict[int, dict[str, Any]] = {}
-    for n, submission in enumerate(submissions):
-        try:
-            fields_by_item[n] = _validated_submission_dict(submission, cfg.worker.maxAttempts)
-            results.append({})
-        except InvalidInput as exc:
-            results.append({"error": {"error": exc.message, "detail": exc.detail}})
-    for attempt in range(2):
-        try:
-            with transaction.atomic():
-                jobs_by_key = _insert_new(actor, cfg, fields_by_item.values())
-            break
-        except IntegrityError:
-            if attempt:  # another producer took the same keys twice over: give up loudly
-                raise
-    for n, fields in fields_by_item.items():
-        job, created = jobs_by_key[fields["job_key"]]
-        results[n] = {"job": job, "created": created}
-        jobs_by_key[fields["job_key"]] = (job, False)  # a repeated key in the batch gets that job
-    return results
-
-
-def _validated_submission_dict(submission: Any, default_attempts: int) -> dict[str, Any]:
-    if not isinstance(submission, dict):
-        raise InvalidInput("must be a JSON object with an entrypoint")
-    return _validated_submission(
-        submission.get("entrypoint"),
-        submission.get("params"),
-        submission.get("priority") or "normal",
-        submission.get("max_attempts"),
-        submission.get("issue_id"),
-        submission.get("job_key"),
-        default_attempts,
-    )
-
-
-def _insert_new(actor: Actor, cfg, submissions) -> dict[str, tuple[Job, bool]]:
-    """Insert the submissions whose jobKey has no active job; returns key -> (job, created)."""
-    wanted: dict[str, dict[str, Any]] = {}
-    for fields in submissions:
-        wanted.setdefault(fields["job_key"], fields)
-    found = {job.job_key: (job, False) for job in Job.objects.active().filter(job_key__in=list(wanted))}
-    now = timezone.now()
-    new = [_new_job(actor, cfg, fields, now) for key, fields in wanted.items() if key not in found]
-    if new:
-        room = ensure_room_in_queue(cfg, wanted=len(new))
-        if room < len(new):
-            raise Backpressure(
-                f"Backpressure: only {room} of the batch's {len(new)} new jobs fit below the "
-                f"{cfg.queue.backpressureThreshold}% threshold; send a smaller batch or try again later",
-                retry_after=max(1, cfg.worker.retryDelayMs // 1000),
-                detail={"fits": room, "new": len(new)},
-            )
-        insert_many(Job, new)
-        events_emit_each(
-            "job:submitted", [(job, {"entrypoint": job.entrypoint, "priority": job.priority_label}) for job in new]
-        )
-        waiting = [job for job in new if job.status == Status.WAITING_APPROVAL]
-        events_emit_each("job:waiting_approval", [(job, {"issueId": job.issue_id}) for job in waiting])
-        audit_record(
-            actor,
-            action="job.submit_batch",
-            object_type="job",
-            object_ids=[job.id for job in new],
-            after={"count": len(new), "entrypoints": sorted({job.entrypoint for job in new})},
-        )
-        wake_after_commit([job.id for job in new if job.status == Status.QUEUED])
-    return {**found, **{job.job_key: (job, True) for job in new}}
-
-
-def _new_job(actor: Actor, cfg, fields: dict[str, Any], now) -> Job:
-    waits = bool(fields["issue_id"])
-    return Job(
-        **fields,
-        status=Status.WAITING_APPROVAL if waits else Status.QUEUED,
-        approval_expires_at=now + timedelta(hours=cfg.approval.defaultTtlHours) if waits else None,
-        submitted_by=actor.username or actor.name,
-        created_at=now,
-        updated_at=now,
-        next_attempt_at=now,
-        published_at=None if waits else now,
-    )
 
 
 def get_job_for_update(job_id) -> Job:
@@ -294,16 +91,12 @@ def _cancel_locked(actor: Actor, jobs: list[Job], reason: str, action: str) -> l
     return [str(job_id) for job_id in ids]
 
 
-def low_priority_queued():
-    return Job.objects.queued().filter(priority=Priority.LOW)
-
-
 def jobs_cancel_low_priority(*, actor: Actor, reason: str = "Backpressure relief") -> int:
     """The runbook's backpressure relief: cancel every queued low-priority job."""
     action = "queue.cancel_low_priority"
     reason = _require_reason(reason)
     with transaction.atomic():
-        jobs = list(low_priority_queued().select_for_update(skip_locked=True).only("id"))
+        jobs = list(selectors.low_priority_queued().select_for_update(skip_locked=True).only("id"))
         return len(_cancel_locked(actor, jobs, reason, action))
 
 

@@ -12,7 +12,6 @@ from jobs.actions.perform import action_authorize, action_input, action_named, a
 from jobs.forms import CapacityForm
 from jobs.services.audit import Actor
 from jobs.services.config import config_get
-from jobs.services.lifecycle import low_priority_queued
 from jobs.views.common import HtmxHttpRequest, done, form_data, page, require_perm, service_errors
 
 
@@ -24,7 +23,7 @@ def backpressure(request: HtmxHttpRequest) -> HttpResponse:
     context = {
         "cfg": cfg,
         "queue": selectors.queue_stats(cfg),
-        "low_priority": low_priority_queued().count(),
+        "low_priority": selectors.low_priority_queued().count(),
     }
     return page(request, "jobs/backpressure.html", context, partial="live")
 

@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from jobs.models import BackgroundOperation, DLQEntry, Event, Job, Priority, Status
 from jobs.services.config import config_update
-from jobs.services.lifecycle import job_submit
+from jobs.services.submission import job_submit
 from tests.support.browser import screenshot
 from tests.support.console import make_dlq_entry, make_job
 from tests.support.processes import wait_for

@@ -49,7 +49,8 @@ def jobs_in_every_state(actor: Actor) -> dict:
     from jobs.engine.admission import job_claim_next
     from jobs.engine.runner import job_execute
     from jobs.services.dlq import dlq_retry
-    from jobs.services.lifecycle import job_cancel, job_force_fail, job_submit
+    from jobs.services.lifecycle import job_cancel, job_force_fail
+    from jobs.services.submission import job_submit
 
     made = {}
     made["succeeded"], _ = job_submit(actor=actor, entrypoint="demo.noop", params={"n": 1}, priority="critical")

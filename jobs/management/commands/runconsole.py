@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -21,10 +22,10 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from jobs.models import Job
 from jobs.services.audit import Actor
-from jobs.services.lifecycle import job_submit
+from jobs.services.submission import job_submit
 from jobs.services.users import user_set
 
-DEMO_JOBS = [
+DEMO_JOBS: list[dict[str, Any]] = [
     {"entrypoint": "demo.noop", "params": {"demo": "succeeds"}},
     {"entrypoint": "demo.fail", "params": {"message": "demo: upstream API answered 503"}, "max_attempts": 1},
     {"entrypoint": "demo.needs_approval", "params": {"issueId": "1"}, "priority": "high"},
@@ -124,6 +125,11 @@ class Command(BaseCommand):
                     process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     process.kill()
-        failed = [p.args[0] for p in processes if p.returncode not in (0, -signal.SIGTERM, None) and not stopping]
+        # Each process was started from an argv list: its program comes first.
+        failed = [
+            cast("list[str]", p.args)[0]
+            for p in processes
+            if p.returncode not in (0, -signal.SIGTERM, None) and not stopping
+        ]
         if failed:
             raise SystemExit(f"stopped because {', '.join(failed)} exited")
