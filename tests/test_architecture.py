@@ -102,3 +102,13 @@ def test_doors_change_state_only_through_the_catalog():
             if module in STATE_CHANGING and (module, imported) not in READS:
                 offending.append(f"{name} imports {module}{'.' + imported if imported else ''}")
     assert offending == []
+
+
+def test_the_status_and_priority_names_of_the_inputs_are_the_models():
+    from typing import get_args
+
+    from jobs.actions.inputs import PriorityName, StatusName
+    from jobs.models import Priority, Status
+
+    assert list(get_args(StatusName)) == list(Status.values)
+    assert list(get_args(PriorityName)) == [priority.label for priority in Priority]

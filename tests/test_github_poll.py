@@ -13,8 +13,10 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from jobs import selectors
-from jobs.github.poll import approvals_poll, outbox_flush
-from jobs.github.source import parse_issue_number, watcher_status
+from jobs.github.outbox import outbox_flush
+from jobs.github.poll import approvals_poll
+from jobs.github.source import parse_issue_number
+from jobs.github.watcher_state import watcher_status
 from jobs.models import AuditEntry, GitHubPollState, Job, Status
 from jobs.services.approvals import EXPIRED_ERROR, approvals_expire_due, job_approve
 from jobs.services.audit import Actor

@@ -34,19 +34,15 @@ from django.utils import timezone
 
 from jobs import selectors
 from jobs.github.client import UNSUPPORTED, GitHubClient, GitHubError, GitHubRefused
-from jobs.github.links import issue_references
+from jobs.github.outbox import outbox_flush
 from jobs.github.source import (
-    UNKNOWN_LABELER,
     approval_labels,
     approver_of,
-    blocked_until,
-    configured,
     issues_fetch,
     outbox_add,
     parse_issue_number,
-    state_get,
-    state_record,
 )
+from jobs.github.watcher_state import blocked_until, configured, state_get, state_record
 from jobs.models import GitHubDelivery, GitHubOutbox, GitHubPollState, Job, Status
 from jobs.services.approvals import approvals_expire_due, job_approve
 from jobs.services.audit import Actor, deny
@@ -56,7 +52,6 @@ from jobs.services.errors import ServiceError
 logger = logging.getLogger("jobs.github")
 
 _LOCK_KEY = 0x6A6F6273  # one poll at a time across workers ("jobs")
-MAX_WRITE_ATTEMPTS = 10
 ROLLING_RECHECK = 100  # a poll re-reads checked issues, oldest first, up to a full GraphQL query
 MAX_CHANGE_PAGES = 3  # beyond 300 changed issues, re-reading every waiting issue is cheaper
 # A full re-read now and then, in case an update ever slips past the change list.
@@ -238,56 +233,6 @@ def _approve(job_id, login: str, reason: str) -> int:
 def _flag_expiring(cfg) -> None:
     for job in selectors.expiring_jobs(cfg).only("id", "issue_id", "approval_expires_at"):
         outbox_add(job=job, kind=GitHubOutbox.Kind.EXPIRING, payload={"expiresAt": job.approval_expires_at.isoformat()})
-
-
-# Writes
-
-
-def _write(client: GitHubClient, item: GitHubOutbox, labels: list[str]) -> None:
-    job_ref = f"Job `{item.job_id}`"
-    if item.kind == GitHubOutbox.Kind.EXPIRED:
-        client.comment(item.issue_number, f"{job_ref} was not approved in time and failed: Approval TTL expired.")
-        still_waiting = Job.objects.waiting().filter(
-            issue_id__in=issue_references(settings.GITHUB_REPO, item.issue_number)
-        )
-        if not still_waiting.exists():
-            client.close(item.issue_number)
-    elif item.kind == GitHubOutbox.Kind.APPROVED:
-        by = item.payload.get("by", "")
-        who = f"@{by}" if by and by != UNKNOWN_LABELER else "its approval label"
-        client.comment(item.issue_number, f"{job_ref} approved by {who} and queued.")
-    elif item.kind == GitHubOutbox.Kind.LABEL:
-        client.add_label(item.issue_number, labels[0])
-    elif item.kind == GitHubOutbox.Kind.EXPIRING:
-        client.comment(
-            item.issue_number,
-            f"{job_ref} is waiting for approval and expires at {item.payload.get('expiresAt')}. "
-            f"Add one of these labels to approve it: {', '.join(labels)}.",
-        )
-
-
-def outbox_flush(client: GitHubClient, *, limit: int = 50) -> int:
-    """Deliver pending writes, oldest first. Transient errors stop the flush (and back off)."""
-    labels = list(config_get().approval.labels)
-    done = 0
-    pending = GitHubOutbox.objects.filter(done_at__isnull=True).order_by("created_at")[:limit]
-    for item in pending:
-        try:
-            _write(client, item, labels)
-        except GitHubRefused as exc:  # 404 issue gone, 410, 422: retrying will not help for long
-            attempts = item.attempts + 1
-            GitHubOutbox.objects.filter(pk=item.pk).update(
-                attempts=attempts,
-                last_error=str(exc)[:1000],
-                done_at=timezone.now() if attempts >= MAX_WRITE_ATTEMPTS else None,
-            )
-            continue
-        except GitHubError as exc:
-            GitHubOutbox.objects.filter(pk=item.pk).update(attempts=item.attempts + 1, last_error=str(exc)[:1000])
-            raise
-        GitHubOutbox.objects.filter(pk=item.pk).update(done_at=timezone.now(), last_error="")
-        done += 1
-    return done
 
 
 # Webhook

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from jobs import selectors
-from jobs.github.source import watcher_status
+from jobs.github.watcher_state import watcher_status
 from jobs.services.config import config_get
 from jobs.views.common import HtmxHttpRequest, page, require_perm
 
