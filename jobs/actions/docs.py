@@ -38,27 +38,30 @@ def _confirmation(action: Action, *, api: bool = False) -> str:
     return f'; typed "{action.confirm}"'
 
 
-def console_table() -> str:
-    rows = ["| URL name | path | permission (roles) | input | action |", "|---|---|---|---|---|"]
+def _door_table(door: str, first_column: str) -> str:
+    """One row per action the door offers: where, who may, what it takes, which action."""
+    rows = [f"| {first_column} | permission (roles) | input | action |", "|---|---|---|---|"]
     for action in ACTIONS.values():
-        if action.console:
-            rows.append(
-                f"| `jobs:{action.console.url_name}` | POST `/{action.console.path}` | "
-                f"{action.permission.removeprefix('jobs.')} ({roles_holding(action.permission)}) | "
-                f"{_fields(action)}{_confirmation(action)} | `{action.name}` |"
-            )
+        if door == "console" and action.console:
+            where = f"`jobs:{action.console.url_name}` POST `/{action.console.path}`"
+        elif door == "api" and action.api:
+            where = f"`{action.api}`"
+        else:
+            continue
+        api = door == "api"
+        rows.append(
+            f"| {where} | {action.permission.removeprefix('jobs.')} ({roles_holding(action.permission)}) | "
+            f"{_fields(action, api=api)}{_confirmation(action, api=api)} | `{action.name}` |"
+        )
     return "\n".join(rows)
+
+
+def console_table() -> str:
+    return _door_table("console", "URL name, path")
 
 
 def api_table() -> str:
-    rows = ["| method, path | permission (roles) | body | action |", "|---|---|---|---|"]
-    for action in ACTIONS.values():
-        if action.api:
-            rows.append(
-                f"| `{action.api}` | {action.permission.removeprefix('jobs.')} ({roles_holding(action.permission)}) | "
-                f"{_fields(action, api=True)}{_confirmation(action, api=True)} | `{action.name}` |"
-            )
-    return "\n".join(rows)
+    return _door_table("api", "method, path")
 
 
 def runbook_table() -> str:

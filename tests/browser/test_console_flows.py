@@ -42,7 +42,7 @@ def test_it_retries_a_dlq_entry(console_page, workers):
     row = page.locator("tr", has_text=str(entry.job_id)[:8])
     expect(row).to_contain_text("ConnectionError: upstream down")
     row.get_by_role("button", name="Retry").click()
-    expect(page.locator(".flash-success")).to_contain_text("Retried as new job")
+    expect(page.locator(".flash-success")).to_contain_text(f"Retried job {entry.job_id} as new job")
     new = Job.objects.get(retried_from_id=entry.job_id)
     wait_for(lambda: Job.objects.get(id=new.id).status == Status.SUCCEEDED, timeout=30, message="retried job ran")
     page.goto(f"/jobs/{new.id}/")
@@ -86,7 +86,7 @@ def test_it_cancels_low_priority_jobs_under_backpressure(console_page, cli):
     screenshot(page, "backpressure")
     page.fill("#lp-reason", "Backpressure relief during incident")
     page.get_by_role("button", name="Cancel 6 low-priority jobs").click()
-    expect(page.locator(".flash-success")).to_contain_text("Canceled 6 low-priority job(s).")
+    expect(page.locator(".flash-success")).to_contain_text("Canceled 6 low-priority jobs.")
     expect(page.locator("#queue-live")).to_contain_text("room to spare")
     assert set(Job.objects.filter(id__in=[j.id for j in low]).values_list("status", flat=True)) == {"canceled"}
     assert set(Job.objects.filter(id__in=[j.id for j in high]).values_list("status", flat=True)) == {"queued"}
@@ -107,7 +107,7 @@ def test_it_approves_a_waiting_job_which_then_runs(console_page, workers, make_u
     expect(row).to_contain_text("alice")
     screenshot(page, "approvals")
     row.get_by_role("button", name="Approve").click()
-    expect(page.locator(".flash-success")).to_contain_text("approved")
+    expect(page.locator(".flash-success")).to_contain_text("Approved job")
     wait_for(lambda: Job.objects.get(id=job.id).status == Status.SUCCEEDED, timeout=30, message="approved job ran")
     assert Job.objects.get(id=job.id).approved_by == "approver"
     see_in_audit_trail(console_page, "job.approve", "approver")
@@ -123,7 +123,7 @@ def test_it_force_fails_running_jobs_as_admin(console_page, workers, cli):
     page.fill("#ff-confirm", "force fail running")
     page.fill("#ff-reason", "Emergency shutdown")
     page.get_by_role("button", name="Force-fail running jobs").click()
-    expect(page.locator(".flash-success")).to_contain_text("Force-failed 2 running job(s)")
+    expect(page.locator(".flash-success")).to_contain_text("Force-failed 2 running jobs; they are in the DLQ.")
     for job in jobs:
         job.refresh_from_db()
         assert (job.status, job.last_error) == (Status.FAILED, "Emergency shutdown")
@@ -177,7 +177,7 @@ def test_it_filters_selects_and_cancels_jobs_in_bulk(console_page):
     expect(page.locator("[data-selected-count=bulk-cancel]")).to_have_text("3")
     page.fill("#bulk-reason", "submitted twice")
     page.get_by_role("button", name="Cancel selected").click()
-    expect(page.locator(".flash-success")).to_contain_text("Canceled 3 job(s).")
+    expect(page.locator(".flash-success")).to_contain_text("Canceled 3 jobs.")
     assert set(Job.objects.filter(id__in=[j.id for j in queued]).values_list("status", flat=True)) == {"canceled"}
     see_in_audit_trail(console_page, "jobs.cancel", "operator")
 

@@ -14,10 +14,11 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from jobs.actions.perform import perform
 from jobs.models import AdmissionSlot, DLQEntry, Event, Priority, Status, WorkerHeartbeat
 from jobs.services.audit import Actor
 from jobs.services.config import config_update
-from jobs.services.dlq import dlq_clear, dlq_retry
+from jobs.services.dlq import dlq_retry
 from jobs.services.lifecycle import job_cancel
 from tests.support.browser import open_page, screenshot, sign_in
 from tests.support.console import make_dlq_entry, make_job
@@ -118,7 +119,8 @@ def seed(users) -> dict:
     config_update(actor=admin, changes={"queue": {"maxConcurrent": 4}}, reason="more headroom for the nightly batch")
     dlq_retry(actor=operator, job_id=DLQEntry.objects.order_by("added_at").first().job_id, reason="partner is back")
     with contextlib.suppress(PermissionDenied):
-        dlq_clear(actor=Actor.for_user(users["viewer"], ip="10.0.4.33"), reason="tidy up")
+        viewer = Actor.for_user(users["viewer"], ip="10.0.4.33")
+        perform("dlq.clear", viewer, {"reason": "tidy up", "confirm": "clear the dlq"}, door="console")
     return {"detail": detail}
 
 
