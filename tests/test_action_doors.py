@@ -52,6 +52,7 @@ VALID: dict[str, dict[str, Any]] = {
     "dlq.retry_all": {"reason": "fixed upstream"},
     "dlq.retry_group": {"reason": "fixed upstream"},
     "dlq.clear": {"reason": "triaged", "confirm": "clear the dlq"},
+    "dlq.discard": {"reason": "poisoned input, will not retry"},
     "dlq.clean_expired": {},
     "worker.disable": {"reason": "maintenance", "confirm": "disable job system"},
     "worker.enable": {"reason": "maintenance over"},
@@ -75,6 +76,7 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "dlq.retry_all": ({"reason": "x" * 2001}, "reason: String should have at most 2000 characters"),
     "dlq.retry_group": ({"reason": "x" * 2001}, "reason: String should have at most 2000 characters"),
     "dlq.clear": ({"reason": " ", "confirm": "clear the dlq"}, "reason: required"),
+    "dlq.discard": ({"reason": ""}, "reason: required"),
     "worker.disable": ({"reason": "", "confirm": "disable job system"}, "reason: required"),
     "worker.enable": ({"reason": ""}, "reason: required"),
     "emergency.force_fail_running": ({"reason": "", "confirm": "force fail running"}, "reason: required"),
@@ -153,6 +155,8 @@ class World:
 
     def _dlq_retry(self):
         self.target = str(make_dlq_entry().job_id)
+
+    _dlq_discard = _dlq_retry
 
     def _dlq_retry_all(self):
         make_dlq_entry()

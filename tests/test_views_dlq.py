@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.models import BackgroundOperation, DLQEntry, Job
+from jobs.models import AuditEntry, BackgroundOperation, DLQEntry, Job
 from jobs.services.operations import operation_run
 from tests.support.console import login, make_dlq_entry
 
@@ -94,3 +94,13 @@ def test_it_cleans_expired_entries(operator):
 
 def test_it_says_what_to_do_when_the_dlq_is_empty(operator):
     assert "The DLQ is empty." in operator.get(reverse("jobs:dlq-list")).text
+
+
+def test_it_discards_one_entry_keeping_the_job_failed_and_the_entry_in_the_audit_trail(operator):
+    entry = make_dlq_entry("ValueError: poisoned input")
+    response = operator.post(reverse("jobs:dlq-discard", args=[entry.job_id]), {"reason": "bad data"}, follow=True)
+    assert f"Discarded job {entry.job_id} from the DLQ; it stays failed." in response.text
+    assert not DLQEntry.objects.filter(job_id=entry.job_id).exists()
+    assert Job.objects.get(id=entry.job_id).status == "failed"
+    audited = AuditEntry.objects.get(action="dlq.discard")
+    assert (audited.reason, audited.before["lastError"]) == ("bad data", "ValueError: poisoned input")

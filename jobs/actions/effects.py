@@ -139,6 +139,11 @@ def dlq_clear(actor: Actor, data: inputs.Confirmed, target: None) -> Outcome:
     return Outcome(result, f"removed {result['removed']} DLQ entries; export written to {result['export']}")
 
 
+def dlq_discard(actor: Actor, data: inputs.Reason, job_id) -> Outcome:
+    dlq.dlq_discard(actor=actor, job_id=job_id, reason=data.reason)
+    return Outcome({"discarded": str(job_id)}, f"discarded job {job_id} from the DLQ; it stays failed")
+
+
 def dlq_clean_expired(actor: Actor, data: inputs.NoInput, target: None) -> Outcome:
     removed = dlq.dlq_clean_expired(actor=actor)
     return Outcome({"removed": removed}, f"removed {removed} expired DLQ entries")

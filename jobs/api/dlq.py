@@ -11,6 +11,7 @@ from jobs import selectors
 from jobs.actions import inputs
 from jobs.api.common import action_route, answer, page_of, require_perm
 from jobs.api.schemas import (
+    DiscardedOut,
     DlqListQuery,
     DlqPageOut,
     NewJobOut,
@@ -54,6 +55,12 @@ def dlq_retry_all(request: HttpRequest, payload: inputs.OptionalReason | None = 
 def dlq_clear(request: HttpRequest, payload: inputs.Confirmed):
     """Take every entry out of the DLQ (admin), after a JSONL export; the jobs stay failed."""
     return answer(request, "dlq.clear", payload)
+
+
+@action_route(router, "dlq.discard", response={200: DiscardedOut}, codes=(400, 404))
+def dlq_discard(request: HttpRequest, jobId: UUID, payload: inputs.Reason):
+    """Take one entry out of the DLQ without retrying it; the job stays failed."""
+    return answer(request, "dlq.discard", payload, jobId)
 
 
 @action_route(router, "dlq.clean_expired", response={200: RemovedOut}, codes=())

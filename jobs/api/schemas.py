@@ -161,6 +161,10 @@ class RemovedOut(Schema):
     removed: int
 
 
+class DiscardedOut(Schema):
+    discarded: UUID = Field(description="the job whose DLQ entry was discarded; the job stays failed")
+
+
 class RemovedExportOut(RemovedOut):
     export: str = Field(description="the JSONL export written before removing, on the server")
 

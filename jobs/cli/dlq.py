@@ -25,6 +25,7 @@ def register(sub) -> None:
     add_action(dsub, "dlq.retry")
     add_action(dsub, "dlq.retry_all").set_defaults(run=retry_all("dlq.retry_all"))
     add_action(dsub, "dlq.retry_group").set_defaults(run=retry_all("dlq.retry_group"))
+    add_action(dsub, "dlq.discard")
     add_action(dsub, "dlq.clear")
     add_action(dsub, "dlq.clean_expired")
 

@@ -221,6 +221,32 @@ def dlq_clear(*, actor: Actor, reason: str) -> dict[str, Any]:
     return {"removed": len(ids), "export": str(path)}
 
 
+def dlq_discard(*, actor: Actor, job_id, reason: str) -> DLQEntry:
+    """Take one entry out of the DLQ without retrying it; the job stays failed.
+
+    The entry as it was (reason, attempts, last error) is kept in the audit entry.
+    """
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput("reason: required")
+    with transaction.atomic():
+        entry = DLQEntry.objects.select_for_update(of=("self",)).select_related("job").filter(job_id=job_id).first()
+        if entry is None:
+            raise NotFound(f"job {job_id} is not in the DLQ")
+        job = entry.job
+        entry.delete()
+        event_emit("dlq:discarded", job=job, reason=reason.strip(), by=actor.name)
+        audit_record(
+            actor,
+            action="dlq.discard",
+            object_type="job",
+            object_ids=[job_id],
+            reason=reason.strip(),
+            before={"reason": entry.reason, "attempts": entry.attempts, "lastError": entry.last_error},
+            after={"dlq": False},
+        )
+    return entry
+
+
 def dlq_clean_expired(*, actor: Actor) -> int:
     """Remove entries older than dlq.retentionDays (runbook: cleanExpiredDLQ)."""
     cfg = config_get()

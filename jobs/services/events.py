@@ -27,6 +27,7 @@ EVENT_TYPES = (
     "job:expired",
     "job:canceled",
     "dlq:cleared",
+    "dlq:discarded",
     "dlq:cleaned",
     "dlq:evicted",
 )
