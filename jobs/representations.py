@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from jobs.models import DLQEntry, Event, Job
+from jobs.models import AuditEntry, DLQEntry, Event, Job
 
 
 def iso(value: datetime | None) -> str | None:
@@ -82,6 +82,26 @@ def worker_to_dict(worker) -> dict[str, Any]:
         "failed": worker.failed,
         "uptimeMs": worker.uptime_ms,
         "lastSeen": worker.last_seen.isoformat(),
+    }
+
+
+def audit_entry_to_dict(entry: AuditEntry) -> dict[str, Any]:
+    """An audit entry in the API's names: GET /api/audit and `jobs audit list`."""
+    return {
+        "id": entry.id,
+        "createdAt": entry.created_at,
+        "actor": entry.actor,
+        "source": entry.source,
+        "action": entry.action,
+        "outcome": entry.outcome,
+        "objectType": entry.object_type,
+        "objectIds": entry.object_ids,
+        "reason": entry.reason,
+        "before": entry.before,
+        "after": entry.after,
+        "ip": entry.ip,
+        "userAgent": entry.user_agent,
+        "hash": entry.hash,
     }
 
 

@@ -104,6 +104,18 @@ def test_doors_change_state_only_through_the_catalog():
     assert offending == []
 
 
+def test_doors_read_through_the_selectors_only():
+    """No door queries a model itself: selectors are the one read path (jobs.selectors)."""
+    querying = []
+    for name, path in modules().items():
+        if not name.startswith(DOORS):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr == "objects":
+                querying.append(f"{name}:{node.lineno}")
+    assert querying == []
+
+
 def test_the_status_and_priority_names_of_the_inputs_are_the_models():
     from typing import get_args
 

@@ -307,7 +307,7 @@ def test_it_exports_and_imports_jobs_as_jsonl(jobs_cmd, world, tmp_path):
 def test_it_lists_verifies_and_exports_the_audit_trail(jobs_cmd, world, tmp_path):
     jobs_cmd("cancel", world["queued"], "--reason", "audited")
     entries = jobs_cmd("audit", "list", "--action", "job.cancel").json()
-    assert [(e["action"], e["reason"], e["object_ids"]) for e in entries] == [
+    assert [(e["action"], e["reason"], e["objectIds"]) for e in entries] == [
         ("job.cancel", "audited", [world["queued"]])
     ]
     verified = jobs_cmd("audit", "verify")

@@ -13,7 +13,7 @@ from jobs.models import DLQEntry, Event, Job, Status
 from jobs.selectors import system_health
 from jobs.services.approvals import approvals_expire_due, job_approve
 from jobs.services.config import config_get, config_update
-from jobs.services.dlq import dlq_clean_expired, dlq_clear, dlq_retry
+from jobs.services.dlq import dlq_clean_expired, dlq_clear, dlq_discard, dlq_retry
 from jobs.services.events import EVENT_TYPES
 from jobs.services.lifecycle import job_cancel
 from jobs.services.submission import job_submit
@@ -89,6 +89,10 @@ def test_it_writes_one_event_per_transition(cli):
     assert run_next(again.id) == Status.FAILED
     assert dlq_clear(actor=cli, reason="triaged")["removed"] == 1
     assert Event.objects.get(type="dlq:cleared").data["count"] == 1
+    poisoned, _ = job_submit(actor=cli, entrypoint="demo.fail", params={"f": 1}, max_attempts=1, priority="critical")
+    assert run_next(poisoned.id) == Status.FAILED
+    dlq_discard(actor=cli, job_id=poisoned.id, reason="poisoned")
+    assert Event.objects.get(type="dlq:discarded").job_id == poisoned.id
 
     required = set(EVENT_TYPES) - {"dlq:evicted"}
     assert required <= set(Event.objects.values_list("type", flat=True))

@@ -10,8 +10,7 @@ from ninja import Query, Router
 from jobs import selectors
 from jobs.api.common import actor, page_of, require_perm
 from jobs.api.schemas import AuditListQuery, AuditPageOut, AuditQuery, EventListQuery, EventPageOut, ItemsOut, errors
-from jobs.models import AuditEntry, Event
-from jobs.representations import event_to_dict, job_to_dict
+from jobs.representations import audit_entry_to_dict, event_to_dict, job_to_dict
 from jobs.services.audit import authorize
 from jobs.services.audit_export import audit_csv_rows
 from jobs.services.config import config_get
@@ -35,8 +34,7 @@ def event_list(request: HttpRequest, query: Query[EventListQuery]):
     if query.after is not None:
         events = selectors.events_feed(after=query.after, type=query.type, limit=query.limit)
         return {"items": [event_to_dict(e) for e in events], "nextCursor": None}
-    queryset = Event.objects.filter(type=query.type) if query.type else Event.objects.all()
-    page = page_of(queryset, cursor=query.cursor, limit=query.limit, fields=("id",))
+    page = page_of(selectors.events(type=query.type), cursor=query.cursor, limit=query.limit, fields=("id",))
     return {"items": [event_to_dict(e) for e in page.items], "nextCursor": page.next_cursor}
 
 
@@ -46,31 +44,12 @@ def _audit_queryset(request: HttpRequest, query: AuditQuery, *, what: str):
     return selectors.audit_entries(actor=query.actor, action=query.action, since=query.since, until=query.until)
 
 
-def audit_to_dict(entry: AuditEntry) -> dict:
-    return {
-        "id": entry.id,
-        "createdAt": entry.created_at,
-        "actor": entry.actor,
-        "source": entry.source,
-        "action": entry.action,
-        "outcome": entry.outcome,
-        "objectType": entry.object_type,
-        "objectIds": entry.object_ids,
-        "reason": entry.reason,
-        "before": entry.before,
-        "after": entry.after,
-        "ip": entry.ip,
-        "userAgent": entry.user_agent,
-        "hash": entry.hash,
-    }
-
-
 @router.get("/audit", response={200: AuditPageOut, **errors(400)})
 def audit_list(request: HttpRequest, query: Query[AuditListQuery]):
     """The audit trail, newest first (auditor, admin)."""
     entries = _audit_queryset(request, query, what="audit.read")
     page = page_of(entries, cursor=query.cursor, limit=query.limit, fields=("id",))
-    return {"items": [audit_to_dict(e) for e in page.items], "nextCursor": page.next_cursor}
+    return {"items": [audit_entry_to_dict(e) for e in page.items], "nextCursor": page.next_cursor}
 
 
 @router.get(

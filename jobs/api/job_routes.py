@@ -22,7 +22,6 @@ from jobs.api.schemas import (
     JobPageOut,
     errors,
 )
-from jobs.models import Job
 from jobs.representations import job_detail_to_dict, job_to_dict
 from jobs.services.errors import InvalidInput
 from jobs.services.export import job_export_rows
@@ -71,7 +70,7 @@ def job_list(request: HttpRequest, query: Query[JobListQuery]):
 def job_export(request: HttpRequest):
     """Every job as JSONL, oldest first, streamed (the import takes this file back)."""
     require_perm(request)
-    rows = job_export_rows(Job.objects.order_by("created_at", "id").select_related("dlq_entry"))
+    rows = job_export_rows(selectors.jobs_for_export())
     response = StreamingHttpResponse(
         (json.dumps(row, cls=DjangoJSONEncoder, separators=(",", ":")) + "\n" for row in rows),
         content_type="application/x-ndjson",

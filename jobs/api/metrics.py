@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -22,7 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from jobs import selectors
-from jobs.models import Event, Job, Status
+from jobs.models import Status
 from jobs.services.config import config_get
 from jobs.services.tokens import token_authenticate
 
@@ -78,13 +77,7 @@ class JobsCollector:
         yield self._run_times()
 
     def _outcomes(self) -> CounterMetricFamily:
-        counts = dict(
-            Event.objects.filter(type__in=list(OUTCOME_EVENTS))
-            .order_by()
-            .values_list("type")
-            .annotate(n=Count("id"))
-            .values_list("type", "n")
-        )
+        counts = selectors.outcome_event_counts(list(OUTCOME_EVENTS))
         family = CounterMetricFamily(
             "jobs_outcomes", "Job transitions since the store began, counted from stored events", labels=["outcome"]
         )
@@ -93,20 +86,7 @@ class JobsCollector:
         return family
 
     def _run_times(self) -> HistogramMetricFamily:
-        since = timezone.now() - RUN_TIME_WINDOW
-        ran = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
-        aggregates = {
-            f"le_{i}": Count("id", filter=Q(ran__lte=timedelta(seconds=b))) for i, b in enumerate(RUN_TIME_BUCKETS)
-        }
-        rows = (
-            Job.objects.filter(
-                status__in=[Status.SUCCEEDED, Status.FAILED], completed_at__gte=since, started_at__isnull=False
-            )
-            .annotate(ran=ran)
-            .order_by()
-            .values("status")
-            .annotate(total=Count("id"), seconds=Sum("ran"), **aggregates)
-        )
+        rows = selectors.run_time_buckets(since=timezone.now() - RUN_TIME_WINDOW, bounds=RUN_TIME_BUCKETS)
         family = HistogramMetricFamily(
             "jobs_recent_run_seconds",
             "Run time (completedAt - startedAt of the last attempt) of jobs that ended in the last "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
+from jobs import selectors
 from jobs.cli.base import Session, add_read
 from jobs.roles import ROLES
 from jobs.services.tokens import token_create, token_revoke
@@ -37,7 +37,7 @@ def user_add(session: Session, options: dict) -> None:
 
 def create_token(session: Session, options: dict) -> None:
     name = options["name"]
-    user = get_user_model().objects.filter(username=name).first()
+    user = selectors.user_named(name)
     if user is None:
         raise CommandError(f"no user named {name!r}; create it with: jobs user add {name} --role ROLE")
     token, secret = token_create(actor=session.actor, user=user, name=options["label"])

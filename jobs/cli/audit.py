@@ -8,11 +8,9 @@ from django.core.management.base import CommandError
 
 from jobs import selectors
 from jobs.cli.base import Session, add_read, checked_limit, limit_option
-from jobs.models import AuditEntry
+from jobs.representations import audit_entry_to_dict
 from jobs.services.audit import audit_verify
 from jobs.services.audit_export import audit_csv_rows
-
-LISTED_FIELDS = ("id", "created_at", "actor", "source", "action", "outcome", "object_ids", "reason")
 
 
 def register(sub) -> None:
@@ -29,7 +27,7 @@ def register(sub) -> None:
 
 def audit_list(session: Session, options: dict) -> None:
     entries = selectors.audit_entries(actor=options["actor"], action=options["audit_action"])
-    session.show(list(entries.values(*LISTED_FIELDS)[: checked_limit(options["limit"])]))
+    session.show([audit_entry_to_dict(entry) for entry in entries[: checked_limit(options["limit"])]])
 
 
 def verify(session: Session, options: dict) -> None:
@@ -40,7 +38,7 @@ def verify(session: Session, options: dict) -> None:
 
 
 def export(session: Session, options: dict) -> None:
-    rows = audit_csv_rows(AuditEntry.objects.order_by("id"))
+    rows = audit_csv_rows(selectors.audit_entries().order_by("id"))
     if options["path"] == "-":
         for line in rows:
             session.command.stdout.write(line, ending="")

@@ -8,10 +8,10 @@ from pathlib import Path
 from django.core.management.base import CommandError
 from django.core.serializers.json import DjangoJSONEncoder
 
+from jobs import selectors
 from jobs.actions.catalog import ACTIONS
 from jobs.actions.perform import action_authorize
 from jobs.cli.base import Session, add_read
-from jobs.models import Job
 from jobs.services.export import job_export_rows, write_jsonl
 
 
@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 
 def export_jsonl(session: Session, options: dict) -> None:
-    rows = job_export_rows(Job.objects.order_by("created_at", "id").select_related("dlq_entry"))
+    rows = job_export_rows(selectors.jobs_for_export())
     path = options["path"]
     if path == "-":
         for row in rows:

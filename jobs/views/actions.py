@@ -17,9 +17,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from pydantic import BaseModel
 
+from jobs import selectors
 from jobs.actions.catalog import Action
 from jobs.actions.perform import action_named, perform
-from jobs.models import BackgroundOperation
 from jobs.services.audit import Actor
 from jobs.views.common import HtmxHttpRequest, done, page, service_errors
 
@@ -55,7 +55,7 @@ def action_view(request: HtmxHttpRequest, *, action: str, target: Any = None) ->
     )
     if outcome.operation_id:
         if request.htmx:
-            operation = BackgroundOperation.objects.get(id=outcome.operation_id)
+            operation = selectors.operation(outcome.operation_id)
             return page(request, "jobs/operation.html", {"operation": operation}, partial="progress")
         return redirect("jobs:operation-detail", operation_id=outcome.operation_id)
     return done(request, outcome.message, back_url(performed, target))

@@ -8,9 +8,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from jobs import selectors
 from jobs.actions.perform import action_authorize, action_input, action_named, action_run
 from jobs.forms import config_changes, config_fields
-from jobs.models import RuntimeConfig
 from jobs.services.audit import Actor
 from jobs.services.config import config_get
 from jobs.services.errors import InvalidInput
@@ -29,7 +29,7 @@ def _page(request: HtmxHttpRequest, *, error: str = "", status: int = 200, value
     context = {
         "sections": sections,
         "error": error,
-        "row": RuntimeConfig.objects.filter(pk=1).first(),
+        "row": selectors.runtime_config_row(),
     }
     return TemplateResponse(request, "jobs/config.html", context, status=status)
 

@@ -14,6 +14,7 @@ from jobs.actions.catalog import DLQ_CLEAR_CONFIRMATION
 from jobs.models import BackgroundOperation
 from jobs.pagination import keyset_page, parse_limit
 from jobs.services.config import config_get
+from jobs.services.errors import NotFound
 from jobs.views.common import HtmxHttpRequest, page, require_perm, service_errors
 
 
@@ -49,9 +50,10 @@ def dlq_list(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def operation_detail(request: HtmxHttpRequest, operation_id: uuid.UUID) -> HttpResponse:
     require_perm(request, "jobs.view_console")
-    operation = BackgroundOperation.objects.filter(id=operation_id).first()
-    if operation is None:
-        raise Http404("no such operation")
+    try:
+        operation = selectors.operation(operation_id)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
     response = page(request, "jobs/operation.html", {"operation": operation}, partial="progress")
     if request.htmx and operation.state in (BackgroundOperation.State.DONE, BackgroundOperation.State.FAILED):
         # The DLQ page reloads its entries once the operation has ended.

@@ -10,7 +10,6 @@ from django.views.decorators.http import require_GET
 
 from jobs import selectors
 from jobs.forms import JobFilterForm
-from jobs.models import DLQEntry
 from jobs.pagination import keyset_page, parse_limit
 from jobs.services.errors import NotFound
 from jobs.views.common import HtmxHttpRequest, form_data, page, require_perm, service_errors
@@ -47,7 +46,7 @@ def job_detail(request: HtmxHttpRequest, job_id: uuid.UUID) -> HttpResponse:
         "events": events,
         "attempts": attempts,
         "retries": list(job.retries.order_by("created_at")),
-        "dlq_entry": DLQEntry.objects.filter(job=job).first(),
+        "dlq_entry": selectors.dlq_entry_of(job.id),
         "own_job": job.submitted_by == request.user.get_username(),
     }
     return page(request, "jobs/job_detail.html", context, partial="live")

@@ -1,7 +1,4 @@
-"""Every read of every door: stats, health, approvals, lists and one job.
-
-The console, the API and the CLI read through these functions only, and shape
-what they get with ``jobs.representations``.
+"""Counts and health: store, queue and worker stats, the runbook's system_health, throughput.
 
 ``system_health`` answers in the runbook's shape (health.data.jobs.queue / store
 / worker) so runbook snippets translate one to one.
@@ -9,29 +6,24 @@ what they get with ``jobs.representations``.
 
 from __future__ import annotations
 
-import contextlib
-import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, TypedDict
+from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
 
 from jobs.jobsconfig import JobsSettings
 from jobs.models import (
     AdmissionSlot,
-    AuditEntry,
-    BackgroundOperation,
     DLQEntry,
     Event,
     Job,
-    Priority,
     Status,
     WorkerHeartbeat,
 )
-from jobs.services.errors import InvalidInput, NotFound
 
 
 def store_stats() -> dict[str, int]:
@@ -146,121 +138,28 @@ def system_health(cfg: JobsSettings) -> dict[str, Any]:
     }
 
 
-def low_priority_queued():
-    """What backpressure relief cancels: queued low-priority jobs."""
-    return Job.objects.queued().filter(priority=Priority.LOW)
-
-
-def waiting_approval_jobs():
-    return Job.objects.waiting().order_by("approval_expires_at", "created_at")
-
-
-def expiring_jobs(cfg: JobsSettings):
-    """Waiting jobs whose approval expires within approval.expiryWarningHours."""
-    horizon = timezone.now() + timedelta(hours=cfg.approval.expiryWarningHours)
-    return waiting_approval_jobs().filter(approval_expires_at__lte=horizon)
-
-
-def job_search(
-    *, status: str | None = None, priority: str | None = None, entrypoint: str | None = None, q: str | None = None
-):
-    """Jobs filtered as the console's Jobs page and GET /api/jobs filter them.
-
-    ``q`` matches an id (exactly), a jobKey (prefix) or lastError (contains).
-    """
-    jobs = Job.objects.all()
-    if status:
-        if status not in Status.values:
-            raise InvalidInput(f"status: must be one of {', '.join(Status.values)}")
-        jobs = jobs.filter(status=status)
-    if priority:
-        try:
-            jobs = jobs.filter(priority=Priority.from_label(priority))
-        except ValueError as exc:
-            raise InvalidInput(f"priority: {exc}") from None
-    if entrypoint:
-        jobs = jobs.filter(entrypoint=entrypoint)
-    if q:
-        q = q.strip()
-        condition = Q(job_key__startswith=q) | Q(last_error__icontains=q)
-        with contextlib.suppress(ValueError):
-            condition |= Q(id=uuid.UUID(q))
-        jobs = jobs.filter(condition)
-    return jobs
-
-
-def job_with_events(job_id, *, limit: int | None = None) -> tuple[Job, list[Event]]:
-    """One job and its events, oldest first (the first ``limit`` of them); NotFound when absent."""
-    job = Job.objects.select_related("retried_from").filter(id=job_id).first()
-    if job is None:
-        raise NotFound(f"job {job_id} not found")
-    events = Event.objects.filter(job_id=job.id).order_by("id")
-    return job, list(events[:limit] if limit else events)
-
-
-def operation(operation_id) -> BackgroundOperation:
-    """A background operation and its progress; NotFound when absent."""
-    found = BackgroundOperation.objects.filter(id=operation_id).first()
-    if found is None:
-        raise NotFound(f"operation {operation_id} not found")
-    return found
-
-
-def dlq_entries(*, reason: str | None = None, fingerprint: str | None = None):
-    entries = DLQEntry.objects.select_related("job")
-    if reason:
-        entries = entries.filter(reason__icontains=reason)
-    if fingerprint:
-        entries = entries.filter(fingerprint=fingerprint)
-    return entries
-
-
-class DlqGroup(TypedDict):
-    """One row of dlq_groups."""
-
-    fingerprint: str
-    count: int
-    first: datetime
-    last: datetime
-    sample: str
-
-
-def dlq_groups() -> list[DlqGroup]:
-    """DLQ entries grouped by error fingerprint, largest group first, with a sample error."""
-    groups = list(
-        DLQEntry.objects.order_by()
-        .values("fingerprint")
-        .annotate(count=Count("job"), first=Min("added_at"), last=Max("added_at"), sample=Max("last_error"))
-        .order_by("-count", "fingerprint")
+def run_time_buckets(*, since, bounds) -> list[Mapping[str, Any]]:
+    """Per final status, the jobs that ended since ``since``: total, summed run time, and
+    how many ran at most each of ``bounds`` seconds (``le_0``, ``le_1``...)."""
+    ran = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
+    buckets = {f"le_{i}": Count("id", filter=Q(ran__lte=timedelta(seconds=b))) for i, b in enumerate(bounds)}
+    ended = Job.objects.filter(
+        status__in=[Status.SUCCEEDED, Status.FAILED], completed_at__gte=since, started_at__isnull=False
     )
-    return groups
+    return list(
+        ended.annotate(ran=ran).order_by().values("status").annotate(total=Count("id"), seconds=Sum("ran"), **buckets)
+    )
 
 
-def events_feed(*, after: int | None = None, type: str | None = None, limit: int = 100):
-    """Events after an id (oldest first, for a live feed) or the latest ones (newest first)."""
-    events = Event.objects.all()
-    if type:
-        events = events.filter(type=type)
-    if after is not None:
-        return list(events.filter(id__gt=after).order_by("id")[:limit])
-    return list(events.order_by("-id")[:limit])
-
-
-def audit_entries(
-    *, actor: str | None = None, action: str | None = None, object_id: str | None = None, since=None, until=None
-):
-    entries = AuditEntry.objects.all()
-    if actor:
-        entries = entries.filter(actor=actor)
-    if action:
-        entries = entries.filter(action=action)
-    if object_id:
-        entries = entries.filter(object_ids__contains=[object_id])
-    if since:
-        entries = entries.filter(created_at__gte=since)
-    if until:
-        entries = entries.filter(created_at__lt=until)
-    return entries
+def outcome_event_counts(types: list[str]) -> dict[str, int]:
+    """How many events of each of ``types`` are stored."""
+    return dict(
+        Event.objects.filter(type__in=types)
+        .order_by()
+        .values_list("type")
+        .annotate(n=Count("id"))
+        .values_list("type", "n")
+    )
 
 
 def event_throughput(*, minutes: int = 60, now=None) -> list[dict[str, Any]]:

@@ -1,0 +1,75 @@
+"""Every read of every door: the console, the API and the CLI read through these only.
+
+They shape what they get with ``jobs.representations``. One module per kind of
+read: ``stats`` (counts, health), ``lists`` (filtered lists), ``records`` (one thing).
+"""
+
+from __future__ import annotations
+
+from jobs.selectors.lists import (
+    DlqGroup,
+    audit_entries,
+    dlq_entries,
+    dlq_groups,
+    events,
+    events_feed,
+    expiring_jobs,
+    job_search,
+    jobs_for_export,
+    low_priority_queued,
+    waiting_approval_jobs,
+)
+from jobs.selectors.records import (
+    dlq_entry_of,
+    job_with_events,
+    operation,
+    runtime_config_row,
+    user_named,
+)
+from jobs.selectors.stats import (
+    HealthIssue,
+    alive_cutoff,
+    event_throughput,
+    health_issues,
+    outcome_event_counts,
+    queue_stats,
+    run_time_buckets,
+    store_stats,
+    system_health,
+    utilization_percent,
+    worker_stats,
+    workers_alive,
+    workers_listed,
+)
+
+__all__ = [
+    "DlqGroup",
+    "HealthIssue",
+    "alive_cutoff",
+    "audit_entries",
+    "dlq_entries",
+    "dlq_entry_of",
+    "dlq_groups",
+    "event_throughput",
+    "events",
+    "events_feed",
+    "expiring_jobs",
+    "health_issues",
+    "job_search",
+    "job_with_events",
+    "jobs_for_export",
+    "low_priority_queued",
+    "operation",
+    "outcome_event_counts",
+    "queue_stats",
+    "run_time_buckets",
+    "runtime_config_row",
+    "store_stats",
+    "system_health",
+    "user_named",
+    "utilization_percent",
+    "waiting_approval_jobs",
+    "worker_stats",
+    "workers_alive",
+    "workers_listed",
+]

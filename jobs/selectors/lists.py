@@ -1,0 +1,132 @@
+"""Filtered lists: jobs, approvals, the DLQ and its groups, events, the audit trail, exports."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import datetime, timedelta
+from typing import TypedDict
+
+from django.db.models import Count, Max, Min, Q
+from django.utils import timezone
+
+from jobs.jobsconfig import JobsSettings
+from jobs.models import (
+    AuditEntry,
+    DLQEntry,
+    Event,
+    Job,
+    Priority,
+    Status,
+)
+from jobs.services.errors import InvalidInput
+
+
+def low_priority_queued():
+    """What backpressure relief cancels: queued low-priority jobs."""
+    return Job.objects.queued().filter(priority=Priority.LOW)
+
+
+def waiting_approval_jobs():
+    return Job.objects.waiting().order_by("approval_expires_at", "created_at")
+
+
+def expiring_jobs(cfg: JobsSettings):
+    """Waiting jobs whose approval expires within approval.expiryWarningHours."""
+    horizon = timezone.now() + timedelta(hours=cfg.approval.expiryWarningHours)
+    return waiting_approval_jobs().filter(approval_expires_at__lte=horizon)
+
+
+def job_search(
+    *, status: str | None = None, priority: str | None = None, entrypoint: str | None = None, q: str | None = None
+):
+    """Jobs filtered as the console's Jobs page and GET /api/jobs filter them.
+
+    ``q`` matches an id (exactly), a jobKey (prefix) or lastError (contains).
+    """
+    jobs = Job.objects.all()
+    if status:
+        if status not in Status.values:
+            raise InvalidInput(f"status: must be one of {', '.join(Status.values)}")
+        jobs = jobs.filter(status=status)
+    if priority:
+        try:
+            jobs = jobs.filter(priority=Priority.from_label(priority))
+        except ValueError as exc:
+            raise InvalidInput(f"priority: {exc}") from None
+    if entrypoint:
+        jobs = jobs.filter(entrypoint=entrypoint)
+    if q:
+        q = q.strip()
+        condition = Q(job_key__startswith=q) | Q(last_error__icontains=q)
+        with contextlib.suppress(ValueError):
+            condition |= Q(id=uuid.UUID(q))
+        jobs = jobs.filter(condition)
+    return jobs
+
+
+def jobs_for_export():
+    """Every job, oldest first, with its DLQ entry: what the JSONL export writes."""
+    return Job.objects.order_by("created_at", "id").select_related("dlq_entry")
+
+
+def events(*, type: str | None = None):
+    """Events of one type, or all, for a keyset page."""
+    return Event.objects.filter(type=type) if type else Event.objects.all()
+
+
+def dlq_entries(*, reason: str | None = None, fingerprint: str | None = None):
+    entries = DLQEntry.objects.select_related("job")
+    if reason:
+        entries = entries.filter(reason__icontains=reason)
+    if fingerprint:
+        entries = entries.filter(fingerprint=fingerprint)
+    return entries
+
+
+class DlqGroup(TypedDict):
+    """One row of dlq_groups."""
+
+    fingerprint: str
+    count: int
+    first: datetime
+    last: datetime
+    sample: str
+
+
+def dlq_groups() -> list[DlqGroup]:
+    """DLQ entries grouped by error fingerprint, largest group first, with a sample error."""
+    groups = list(
+        DLQEntry.objects.order_by()
+        .values("fingerprint")
+        .annotate(count=Count("job"), first=Min("added_at"), last=Max("added_at"), sample=Max("last_error"))
+        .order_by("-count", "fingerprint")
+    )
+    return groups
+
+
+def events_feed(*, after: int | None = None, type: str | None = None, limit: int = 100):
+    """Events after an id (oldest first, for a live feed) or the latest ones (newest first)."""
+    events = Event.objects.all()
+    if type:
+        events = events.filter(type=type)
+    if after is not None:
+        return list(events.filter(id__gt=after).order_by("id")[:limit])
+    return list(events.order_by("-id")[:limit])
+
+
+def audit_entries(
+    *, actor: str | None = None, action: str | None = None, object_id: str | None = None, since=None, until=None
+):
+    entries = AuditEntry.objects.all()
+    if actor:
+        entries = entries.filter(actor=actor)
+    if action:
+        entries = entries.filter(action=action)
+    if object_id:
+        entries = entries.filter(object_ids__contains=[object_id])
+    if since:
+        entries = entries.filter(created_at__gte=since)
+    if until:
+        entries = entries.filter(created_at__lt=until)
+    return entries

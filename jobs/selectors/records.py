@@ -1,0 +1,45 @@
+"""One record at a time: a job with its events, an operation, a DLQ entry, settings, a user."""
+
+from __future__ import annotations
+
+from jobs.models import (
+    BackgroundOperation,
+    DLQEntry,
+    Event,
+    Job,
+    RuntimeConfig,
+)
+from jobs.services.errors import NotFound
+
+
+def job_with_events(job_id, *, limit: int | None = None) -> tuple[Job, list[Event]]:
+    """One job and its events, oldest first (the first ``limit`` of them); NotFound when absent."""
+    job = Job.objects.select_related("retried_from").filter(id=job_id).first()
+    if job is None:
+        raise NotFound(f"job {job_id} not found")
+    events = Event.objects.filter(job_id=job.id).order_by("id")
+    return job, list(events[:limit] if limit else events)
+
+
+def operation(operation_id) -> BackgroundOperation:
+    """A background operation and its progress; NotFound when absent."""
+    found = BackgroundOperation.objects.filter(id=operation_id).first()
+    if found is None:
+        raise NotFound(f"operation {operation_id} not found")
+    return found
+
+
+def dlq_entry_of(job_id) -> DLQEntry | None:
+    return DLQEntry.objects.filter(job_id=job_id).first()
+
+
+def runtime_config_row() -> RuntimeConfig | None:
+    """The settings admins changed in the console, with who changed them last."""
+    return RuntimeConfig.objects.filter(pk=1).first()
+
+
+def user_named(username: str):
+    """The console user called ``username``, or None."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(username=username).first()
