@@ -66,9 +66,14 @@ def config_changes(cfg: JobsSettings, data) -> dict[str, Any]:
         for field in section["fields"]:
             key, raw = field["key"], data.get(field["key"])
             if field["kind"] == "bool":
+                # An unchecked box posts nothing: a switch changes only when the form says it carries it.
+                if key not in data.getlist("switches"):
+                    continue
                 value: Any = raw == "on"
             elif raw is None:
                 continue
+            elif "\x00" in raw:
+                raise InvalidInput(f"{key}: must not contain NUL characters")
             elif field["kind"] == "list":
                 value = [item.strip() for item in raw.split(",")]
             else:

@@ -207,6 +207,7 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60
 AXES_LOCKOUT_PARAMETERS = [["ip_address", "username"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "jobsconsole.axes.login_username"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 # A page that says what happened and when to try again, instead of a bare 429 text.
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"

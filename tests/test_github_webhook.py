@@ -95,7 +95,14 @@ def test_it_refuses_the_wrong_method(client, fake_github):
         b'{"action": "labeled"}',
         b'{"action": "labeled", "issue": {"number": "x"}, "label": {"name": "approved"}, '
         b'"sender": {"login": "alice"}, "repository": {"full_name": "acme/ops"}}',
+        # A number too large for any float, and nesting deeper than the parser's recursion limit.
+        b'{"action": "labeled", "issue": {"number": 1e999}, "label": {"name": "approved"}, '
+        b'"sender": {"login": "alice"}, "repository": {"full_name": "acme/ops"}}',
+        b'{"action": "labeled", "issue": {"number": 1.5}, "label": {"name": "approved"}, '
+        b'"sender": {"login": "alice"}, "repository": {"full_name": "acme/ops"}}',
+        b'{"action": "labeled", "issue": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
     ],
+    ids=["not-json", "list", "no-issue", "text-number", "huge-number", "fraction", "deep-nesting"],
 )
 def test_it_answers_400_to_a_malformed_body_and_changes_nothing(client, fake_github, body):
     response = deliver(client, body)

@@ -205,3 +205,14 @@ def test_it_moves_jobs_with_the_export_and_import_commands(cli, tmp_path, capsys
 
     assert f"imported {len(made)} jobs, 0 already present, 0 bad lines skipped" in capsys.readouterr().out
     assert set(Job.objects.values_list("id", flat=True)) == {job.id for job in made.values()}
+
+
+def test_it_keeps_line_and_paragraph_separators_inside_strings_as_part_of_the_line(cli):
+    # U+2028, U+2029 and U+0085 are valid raw inside JSON strings; only \n ends a line.
+    message = "first\u2028second\u2029third\x85fourth"
+    text = json.dumps({**json.loads(line()), "lastError": message}, ensure_ascii=False) + "\r\n" + line(id="job_2")
+
+    report = jsonl_import(actor=cli, text=text)
+
+    assert report == {"imported": 2, "duplicates": 0, "skipped": []}
+    assert Job.objects.get(id=imported_id("job_1")).last_error == message

@@ -66,3 +66,10 @@ def test_it_passes_the_deployment_checklist_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_it_refuses_an_overlong_username_with_the_form_not_a_500(client, users):
+    response = client.post(reverse("login"), {"username": "x" * 300, "password": "wrong"})
+
+    assert response.status_code == 200
+    assert "That user name and password do not match." in response.text

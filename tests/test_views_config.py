@@ -16,10 +16,11 @@ def admin(client, users):
 
 def _form(**changes) -> dict:
     """The configuration form as the page posts it, with some fields changed."""
-    data = {}
+    data: dict = {"switches": []}
     for section, model in config_get():
         for name, value in model:
             if isinstance(value, bool):
+                data["switches"].append(f"{section}.{name}")
                 if value:
                     data[f"{section}.{name}"] = "on"
             elif isinstance(value, list):
@@ -63,6 +64,7 @@ def test_it_saves_only_what_changed(admin):
         ("queue.maxConcurrent", "0", "Input should be greater than or equal to 1"),
         ("queue.maxQueueSize", "many", "must be a number"),
         ("approval.labels", " , ", "labels must not be empty strings"),
+        ("approval.labels", "approved, ok\x00", "must not contain NUL characters"),
     ],
 )
 def test_it_shows_the_validation_message_next_to_the_field(admin, field, value, message):
@@ -73,6 +75,16 @@ def test_it_shows_the_validation_message_next_to_the_field(admin, field, value, 
     assert 'class="field field-error"' in response.text
     assert AuditEntry.objects.count() == before
     assert config_get().queue.maxConcurrent == 3
+
+
+def test_a_partial_post_changes_only_the_fields_it_carries(admin):
+    response = admin.post(reverse("jobs:config-update"), {"queue.maxConcurrent": "5", "reason": "more room"})
+
+    assert response.status_code == 302
+    cfg = config_get()
+    assert (cfg.queue.maxConcurrent, cfg.worker.enabled, cfg.dlq.enabled) == (5, True, True)
+    assert admin.post(reverse("jobs:config-update"), {}).status_code == 400  # nothing changed
+    assert config_get().worker.enabled is True
 
 
 def test_it_says_when_nothing_changed(admin):

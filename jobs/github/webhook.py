@@ -53,10 +53,14 @@ def webhook(request: HttpRequest) -> HttpResponse:
         action = payload["action"]
         if action != "labeled":
             return HttpResponse(status=204)
-        number = int(payload["issue"]["number"])
+        number = payload["issue"]["number"]
+        if isinstance(number, bool) or not isinstance(number, int):
+            raise ValueError(f"issue.number must be a whole number, got {number!r}")
         label = str(payload["label"]["name"])
         sender = str(payload["sender"]["login"])
         repo = str(payload["repository"]["full_name"])
+    except RecursionError:
+        return _bad("malformed issues payload: nested too deeply")
     except (ValueError, TypeError, KeyError) as exc:
         return _bad(f"malformed issues payload: {exc}")
     delivery = request.headers.get("X-GitHub-Delivery", "").strip()

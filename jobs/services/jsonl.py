@@ -203,7 +203,10 @@ def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> di
     parsed: dict[uuid.UUID, tuple[int, JobLine]] = {}
     repeats = 0
     lines_seen = 0
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Lines end at \n only (\r\n too): str.splitlines() would also split at U+2028,
+    # U+0085 and other characters that JSON allows inside a string.
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         lines_seen += 1
