@@ -118,6 +118,6 @@ def test_dlq_clear_removes_only_entries_that_its_export_holds(roles, cli):
 
     kept = {str(i) for i in DLQEntry.objects.values_list("job_id", flat=True)}
     all_ids = {str(job.id) for job in failed} | set(added)
-    in_export = {json.loads(line)["job"]["id"] for line in Path(result["export"]).read_text().splitlines()}
+    in_export = {json.loads(line)["id"] for line in Path(result["export"]).read_text().splitlines()}
     assert all_ids - kept <= in_export
     assert result["removed"] == len(in_export)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -11,10 +12,12 @@ from jobs.actions.perform import perform
 from jobs.models import AuditEntry, DLQEntry, Job, Status
 from jobs.representations import job_to_dict
 from jobs.services.audit import Actor
+from jobs.services.dlq import dlq_clear
 from jobs.services.errors import InvalidInput
 from jobs.services.export import job_export_rows
 from jobs.services.jsonl import imported_id, jsonl_import
-from jobs.services.lifecycle import jobs_clear_all
+from jobs.services.lifecycle import job_force_fail, jobs_clear_all
+from jobs.services.submission import job_submit
 from tests.support.api import jobs_in_every_state
 
 pytestmark = pytest.mark.django_db
@@ -216,3 +219,22 @@ def test_it_keeps_line_and_paragraph_separators_inside_strings_as_part_of_the_li
 
     assert report == {"imported": 2, "duplicates": 0, "skipped": []}
     assert Job.objects.get(id=imported_id("job_1")).last_error == message
+
+
+def test_the_export_a_dlq_clear_wrote_puts_the_entries_back(cli):
+    failed = []
+    for n in range(3):
+        job, _ = job_submit(actor=cli, entrypoint="demo.fail", params={"n": n})
+        job_force_fail(actor=cli, job_id=job.id, reason=f"broken {n}")
+        failed.append(job.id)
+    before = {e.job_id: (e.reason, e.added_at, e.last_error) for e in DLQEntry.objects.all()}
+    export = dlq_clear(actor=cli, reason="triaged too fast")["export"]
+    assert not DLQEntry.objects.exists()
+
+    report = jsonl_import(actor=cli, text=Path(export).read_text())
+
+    assert report == {"imported": 0, "duplicates": 3, "skipped": []}
+    assert {e.job_id: (e.reason, e.added_at, e.last_error) for e in DLQEntry.objects.all()} == before
+    assert Job.objects.filter(id__in=failed, status=Status.FAILED).count() == 3
+    restore = AuditEntry.objects.filter(action="jobs.import").get()
+    assert restore.after["dlqEntriesRestored"] == 3

@@ -16,13 +16,12 @@ from django.utils import timezone
 
 from jobs.engine.wakeups import wake_after_commit
 from jobs.models import DLQEntry, Job
-from jobs.representations import dlq_entry_to_dict
 from jobs.services.audit import Actor, audit_record
 from jobs.services.backpressure import ensure_room_in_queue
 from jobs.services.config import config_get
 from jobs.services.errors import Conflict, InvalidInput, NotFound
 from jobs.services.events import event_emit, events_emit_each
-from jobs.services.export import export_path, write_jsonl
+from jobs.services.export import export_path, job_export_rows, write_jsonl
 
 _VOLATILE = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|0x[0-9a-f]+|\d+", re.IGNORECASE)
 
@@ -202,11 +201,13 @@ def dlq_clear(*, actor: Actor, reason: str) -> dict[str, Any]:
     if not isinstance(reason, str) or not reason.strip():
         raise InvalidInput("reason: required")
     with transaction.atomic():
-        entries = DLQEntry.objects.select_for_update().select_related("job").order_by("added_at", "job_id")
-        rows = [dlq_entry_to_dict(entry) for entry in entries]
+        entries = list(DLQEntry.objects.select_for_update().select_related("job").order_by("added_at", "job_id"))
+        # Job lines with their entry riding along, as the store's export writes them:
+        # importing this file puts the entries back (jobs.services.jsonl).
+        ids = [str(entry.job_id) for entry in entries]
         path = export_path("dlq-clear")
-        write_jsonl(path, rows)
-        ids = [row["job"]["id"] for row in rows]
+        dead = Job.objects.filter(id__in=ids).select_related("dlq_entry").order_by("dlq_entry__added_at", "id")
+        write_jsonl(path, job_export_rows(dead))
         DLQEntry.objects.filter(job_id__in=ids).delete()
         event_emit("dlq:cleared", count=len(ids), export=str(path), reason=reason.strip())
         audit_record(

@@ -249,7 +249,8 @@ def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> di
             for job in to_create
             if candidates[job.id][1].dlq is not None and job.status == Status.FAILED
         ]
-        for chunk in _chunks(entries):
+        restored = _dlq_entries_restored(existing, parsed, bad_lines)
+        for chunk in _chunks(entries + restored):
             DLQEntry.objects.bulk_create(chunk)
         audit_record(
             actor,
@@ -262,10 +263,22 @@ def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> di
                 "duplicates": len(existing) + repeats,
                 "skippedLines": [n for n, _ in bad],
                 "dlqEntries": len(entries),
+                "dlqEntriesRestored": len(restored),
             },
         )
         wake_after_commit([job.id for job in to_create if job.status == Status.QUEUED])
     return {"imported": len(to_create), "duplicates": len(existing) + repeats, "skipped": bad}
+
+
+def _dlq_entries_restored(existing: set[uuid.UUID], parsed: dict, bad_lines: set[int]) -> list[DLQEntry]:
+    """DLQ entries of jobs already here, failed and out of the DLQ: what re-importing a DLQ-clear export restores."""
+    with_entry = {key: row for key, (number, row) in parsed.items() if key in existing and row.dlq is not None}
+    with_entry = {key: row for key, row in with_entry.items() if parsed[key][0] not in bad_lines}
+    restored = []
+    for chunk in _chunks(list(with_entry)):
+        for job in Job.objects.filter(id__in=chunk, status=Status.FAILED, dlq_entry__isnull=True):
+            restored.append(_dlq_entry(job, with_entry[job.id]))
+    return restored
 
 
 def _active_key_conflicts(jobs: dict[uuid.UUID, Job], candidates: dict) -> list[tuple[int, str]]:
