@@ -44,6 +44,10 @@ def test_it_serves_the_events_feed_newest_first_and_after_an_id(api, cli):
     assert {e["type"] for e in after["items"]} == {"job:submitted"}
     assert api("viewer").get("/api/events", type="job:failed").json()["items"] == []
     assert api("viewer").get("/api/events", after=-1).status_code == 400
+    for params in ({"type": "bogus"}, {"type": "bogus", "after": 0}):
+        bogus = api("viewer").get("/api/events", **params)
+        assert bogus.status_code == 400, params  # an unknown type is a mistake, not an empty feed
+        assert bogus.json()["error"].startswith("type: must be one of job:submitted")
 
 
 def test_it_shows_the_audit_trail_to_auditors_and_admins(api, cli):

@@ -70,8 +70,17 @@ def jobs_for_export():
     return Job.objects.order_by("created_at", "id").select_related("dlq_entry")
 
 
+def _event_type(type: str | None) -> str | None:
+    from jobs.services.events import EVENT_TYPES
+
+    if type and type not in EVENT_TYPES:
+        raise InvalidInput(f"type: must be one of {', '.join(EVENT_TYPES)}")
+    return type or None
+
+
 def events(*, type: str | None = None):
-    """Events of one type, or all, for a keyset page."""
+    """Events of one type, or all, for a keyset page; an unknown type is refused, not an empty list."""
+    type = _event_type(type)
     return Event.objects.filter(type=type) if type else Event.objects.all()
 
 
@@ -108,7 +117,7 @@ def dlq_groups() -> list[DlqGroup]:
 def events_feed(*, after: int | None = None, type: str | None = None, limit: int = 100):
     """Events after an id (oldest first, for a live feed) or the latest ones (newest first)."""
     events = Event.objects.all()
-    if type:
+    if type := _event_type(type):
         events = events.filter(type=type)
     if after is not None:
         return list(events.filter(id__gt=after).order_by("id")[:limit])
