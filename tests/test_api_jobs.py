@@ -279,7 +279,7 @@ def test_it_answers_409_when_approving_a_job_that_is_not_waiting(api, cli):
     assert api("approver").post(f"/api/jobs/{job.id}/approve").status_code == 409
 
 
-def test_it_force_checks_an_approval(api):
+def test_it_force_checks_an_approval(api, fake_github):
     job = api("operator").post("/api/jobs", {"entrypoint": "demo.noop", "issueId": "7"}).json()
 
     response = api("operator").post(f"/api/jobs/{job['id']}/check-approval")

@@ -256,7 +256,7 @@ def test_it_lists_retries_clears_and_cleans_the_dlq(jobs_cmd, world, cli):
     assert not DLQEntry.objects.exists() and Job.objects.filter(id=job.id, status="failed").exists()
 
 
-def test_it_lists_checks_approves_and_rejects_waiting_jobs(jobs_cmd, world, cli):
+def test_it_lists_checks_approves_and_rejects_waiting_jobs(jobs_cmd, world, cli, fake_github):
     assert [j["id"] for j in jobs_cmd("approvals", "list").json()] == [world["waiting"]]
     assert jobs_cmd("approvals", "expiring").json() == []
     Job.objects.filter(id=world["waiting"]).update(approval_expires_at=timezone.now() + timedelta(minutes=30))

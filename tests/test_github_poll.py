@@ -425,7 +425,9 @@ def test_it_says_when_github_is_not_configured_and_does_nothing(settings, redis_
 
     assert status["configured"] is False and "GITHUB_TOKEN" in status["message"]
     assert report["skipped"] == "GitHub not configured"
-    assert check(job) == {"approved": False, "expired": False, "expiresInHours": pytest.approx(24, abs=0.1)}
+    with pytest.raises(CommandError, match="could not check: GitHub approvals are off"):
+        check(job)  # says it could not ask, rather than "not approved yet"
+    assert Job.objects.get(id=job.id).status == Status.WAITING_APPROVAL
 
 
 def test_it_reports_its_last_poll_and_the_rate_limit_left(github):

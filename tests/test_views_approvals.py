@@ -63,7 +63,7 @@ def test_it_refuses_an_approver_their_own_job(client, users):
     assert (denied.action, denied.outcome) == ("job.approve", "denied")
 
 
-def test_it_force_checks_and_reports(client, users):
+def test_it_force_checks_and_reports(client, users, fake_github):
     job = make_job(status=Status.WAITING_APPROVAL, issue_id="4")
     response = login(client, users["operator"]).post(reverse("jobs:job-check-approval", args=[job.id]), follow=True)
     assert f"Job {job.id}: not approved yet; expires in" in response.text

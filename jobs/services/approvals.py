@@ -18,7 +18,7 @@ from jobs.engine.wakeups import wake_after_commit
 from jobs.models import Job, Status
 from jobs.representations import job_snapshot
 from jobs.services.audit import Actor, audit_job_change, deny
-from jobs.services.errors import Conflict
+from jobs.services.errors import Conflict, Unavailable
 from jobs.services.events import event_emit
 
 logger = logging.getLogger("jobs.approvals")
@@ -189,7 +189,14 @@ def approval_force_check(*, actor: Actor, job_id) -> dict[str, Any]:
         job = _lock_waiting(job_id)
         if _expire_locked(job, actor=Actor.system()):
             return {"approved": False, "expired": True, "expiresInHours": 0}
-    login = approval_source().approved_by(job)
+    source = approval_source()
+    if isinstance(source, NoApprovalSource):
+        # "Not approved yet" would be a guess: nothing was asked.
+        raise Unavailable(
+            "could not check: GitHub approvals are off (set GITHUB_TOKEN and GITHUB_REPO); "
+            "approve or reject the job here instead"
+        )
+    login = source.approved_by(job)
     if login:
         job_approve(actor=Actor.github(login), job_id=job.id, reason="approval label on the issue (force check)")
         return {"approved": True, "expired": False, "expiresInHours": expires_in_hours(job)}
