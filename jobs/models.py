@@ -99,6 +99,8 @@ class Job(models.Model):
 
     retried_from = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="retries")
     submitted_by = models.CharField(max_length=150, blank=True, default="")
+    # Who brought the job in from a JSONL file: submittedBy is the file's word, this is ours.
+    imported_by = models.CharField(max_length=150, blank=True, default="")
 
     objects = JobQuerySet.as_manager()
 

@@ -238,3 +238,21 @@ def test_the_export_a_dlq_clear_wrote_puts_the_entries_back(cli):
     assert Job.objects.filter(id__in=failed, status=Status.FAILED).count() == 3
     restore = AuditEntry.objects.filter(action="jobs.import").get()
     assert restore.after["dlqEntriesRestored"] == 3
+
+
+def test_an_admin_may_not_approve_a_job_they_imported_whatever_its_submitted_by(users, api):
+    admin = Actor.for_user(users["admin"], source="api")
+    text = line(id="needs_ok", status="waiting_approval", submittedBy="someone-else", issueId="7")
+    perform("jobs.import", admin, {"text": text}, door="api")
+    job = Job.objects.get(id=imported_id("needs_ok"))
+    assert (job.submitted_by, job.imported_by) == ("someone-else", "admin")
+
+    refused = api("admin").post(f"/api/jobs/{job.id}/approve", {"reason": "mine, but it says otherwise"})
+
+    assert refused.status_code == 403
+    denied = AuditEntry.objects.filter(action="job.approve").get()
+    assert (denied.outcome, denied.reason) == (
+        "denied",
+        "approvers cannot approve or reject a job they submitted or imported",
+    )
+    assert api("approver").post(f"/api/jobs/{job.id}/approve", {}).status_code == 200  # four eyes: another approves

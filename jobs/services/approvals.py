@@ -78,9 +78,9 @@ def _lock_waiting(job_id) -> Job:
 
 def _refuse_own_job_early(actor: Actor, job_id, action: str) -> None:
     """The same check before the transaction: a refusal raised inside it would roll back its own
-    "denied" audit entry. submittedBy never changes, so reading it unlocked is safe."""
+    "denied" audit entry. submittedBy and importedBy never change, so reading them unlocked is safe."""
     try:
-        job = Job.objects.filter(id=job_id).only("id", "submitted_by").first()
+        job = Job.objects.filter(id=job_id).only("id", "submitted_by", "imported_by").first()
     except (ValueError, TypeError, ValidationError):
         return  # an id that names no job: the locked lookup answers 404
     if job is not None:
@@ -88,13 +88,15 @@ def _refuse_own_job_early(actor: Actor, job_id, action: str) -> None:
 
 
 def _refuse_own_job(actor: Actor, job: Job, action: str) -> None:
-    if actor.user is not None and job.submitted_by and actor.username == job.submitted_by:
+    # Four eyes: whoever brought the job in, by submitting it or by importing it
+    # (an import names any submittedBy it likes), may not also let it through.
+    if actor.user is not None and actor.username in {job.submitted_by, job.imported_by} - {""}:
         deny(
             actor,
             action=action,
             object_type="job",
             object_ids=[job.id],
-            reason="approvers cannot approve or reject a job they submitted",
+            reason="approvers cannot approve or reject a job they submitted or imported",
         )
 
 

@@ -189,6 +189,7 @@ def _retry_of(old: Job, now) -> Job:
         issue_id="",
         retried_from=old,
         submitted_by=old.submitted_by,
+        imported_by=old.imported_by,
         created_at=now,
         updated_at=now,
         next_attempt_at=now,

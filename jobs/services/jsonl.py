@@ -146,7 +146,7 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _job_from(row: JobLine, *, cfg, now: datetime) -> Job:
+def _job_from(row: JobLine, *, cfg, now: datetime, importer: str) -> Job:
     from jobs.services.submission import default_job_key
 
     params = row.params or {}
@@ -179,6 +179,7 @@ def _job_from(row: JobLine, *, cfg, now: datetime) -> Job:
         published_at=now if status == Status.QUEUED else None,
         retried_from_id=imported_id(row.retriedFrom) if row.retriedFrom else None,
         submitted_by=row.submittedBy or "",
+        imported_by=importer,
     )
 
 
@@ -225,7 +226,8 @@ def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> di
         for chunk in _chunks(list(parsed)):
             existing.update(Job.objects.filter(id__in=chunk).values_list("id", flat=True))
         candidates = {key: value for key, value in parsed.items() if key not in existing}
-        jobs = {key: _job_from(row, cfg=cfg, now=now) for key, (_, row) in candidates.items()}
+        importer = actor.username or actor.name
+        jobs = {key: _job_from(row, cfg=cfg, now=now, importer=importer) for key, (_, row) in candidates.items()}
         bad.extend(_active_key_conflicts(jobs, candidates))
         bad.sort()
         bad_lines = {n for n, _ in bad}

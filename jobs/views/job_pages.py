@@ -47,6 +47,6 @@ def job_detail(request: HtmxHttpRequest, job_id: uuid.UUID) -> HttpResponse:
         "attempts": attempts,
         "retries": list(job.retries.order_by("created_at")),
         "dlq_entry": selectors.dlq_entry_of(job.id),
-        "own_job": job.submitted_by == request.user.get_username(),
+        "own_job": request.user.get_username() in {job.submitted_by, job.imported_by},
     }
     return page(request, "jobs/job_detail.html", context, partial="live")
