@@ -28,7 +28,13 @@ def test_threads_pool_keeps_the_lease_of_every_job_it_runs_so_none_runs_twice(wo
     config_update(actor=cli, changes={"queue": {"maxConcurrent": 4}})
     long_jobs = [job_submit(actor=cli, entrypoint="demo.sleep", params={"seconds": 7, "n": n})[0] for n in range(2)]
     workers(1, pool="threads", concurrency=2)
-    workers(1, prefix="spare")  # a second worker that would take a job wrongly declared lost
+    wait_for(
+        lambda: Job.objects.filter(status=Status.RUNNING).count() == 2,
+        timeout=30,
+        message="both long jobs running in the threads-pool process",
+    )
+    # Only now a second worker, which would take a job wrongly declared lost (not one still queued).
+    workers(1, prefix="spare")
     beat()
 
     wait_for(
