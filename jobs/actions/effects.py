@@ -41,10 +41,6 @@ class Outcome:
 Perform = Callable[[Actor, Any, Any], Outcome]
 
 
-def job_answer(message: str, status: int = 200) -> Callable[[Any], Outcome]:
-    return lambda job: Outcome(job_to_dict(job), message.format(job=job), status)
-
-
 def submit(actor: Actor, data: inputs.Submission, target: None) -> Outcome:
     job, created = submission.job_submit(actor=actor, **data.service_fields())
     verb = "submitted" if created else "already active:"
@@ -74,7 +70,7 @@ def submit_batch(actor: Actor, data: inputs.SubmissionBatch, target: None) -> Ou
 
 def cancel(actor: Actor, data: inputs.Reason, job_id) -> Outcome:
     job = lifecycle.job_cancel(actor=actor, job_id=job_id, reason=data.reason)
-    return job_answer("canceled job {job.id}")(job)
+    return Outcome(job_to_dict(job), f"canceled job {job.id}")
 
 
 def cancel_selected(actor: Actor, data: inputs.BulkCancel, target: None) -> Outcome:
@@ -93,17 +89,17 @@ def job_ids(values: list[str]) -> list[str]:
 
 def force_fail(actor: Actor, data: inputs.Reason, job_id) -> Outcome:
     job = lifecycle.job_force_fail(actor=actor, job_id=job_id, reason=data.reason)
-    return job_answer("force-failed job {job.id}; it is in the DLQ")(job)
+    return Outcome(job_to_dict(job), f"force-failed job {job.id}; it is in the DLQ")
 
 
 def approve(actor: Actor, data: inputs.OptionalReason, job_id) -> Outcome:
     job = approvals.job_approve(actor=actor, job_id=job_id, reason=data.reason)
-    return job_answer("approved job {job.id}; it is {job.status}")(job)
+    return Outcome(job_to_dict(job), f"approved job {job.id}; it is {job.status}")
 
 
 def reject(actor: Actor, data: inputs.Reason, job_id) -> Outcome:
     job = approvals.job_reject(actor=actor, job_id=job_id, reason=data.reason)
-    return job_answer("rejected job {job.id}; it is canceled")(job)
+    return Outcome(job_to_dict(job), f"rejected job {job.id}; it is canceled")
 
 
 def check_approval(actor: Actor, data: inputs.NoInput, job_id) -> Outcome:

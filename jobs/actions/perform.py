@@ -7,7 +7,7 @@ the CLI) and exactly one ``denied`` audit entry, whatever it sent.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -16,8 +16,6 @@ from jobs.actions.catalog import ACTIONS, Action, Outcome
 from jobs.actions.validation import invalid_input
 from jobs.services.audit import Actor, authorize
 from jobs.services.errors import InvalidInput, NotFound
-
-DOORS = ("console", "api", "cli")
 
 
 def action_named(name: str) -> Action:
@@ -47,13 +45,26 @@ def action_run(action: Action, actor: Actor, data: BaseModel, target: Any = None
     return action.perform(actor, data, target)
 
 
+Received = Mapping[str, Any] | None
+
+
 def perform(
-    name: str, actor: Actor, data: Mapping[str, Any] | None = None, *, door: str, target: Any = None
+    name: str,
+    actor: Actor,
+    data: Received | Callable[[], Received] = None,
+    *,
+    door: str,
+    target: Any = None,
 ) -> Outcome:
-    """Authorize, validate and run the action ``name`` as ``actor`` asked through ``door``."""
+    """Authorize, validate and run the action ``name`` as ``actor`` asked through ``door``.
+
+    ``data`` may be a function that reads it (a form, a file, a typed phrase): it is
+    called only once the actor is authorized, so a refused role is never asked.
+    """
     action = action_named(name)
     action_authorize(action, actor, target)
-    return action_run(action, actor, action_input(action, data), target, door=door)
+    received = data() if callable(data) else data
+    return action_run(action, actor, action_input(action, received), target, door=door)
 
 
 def _check_confirmation(action: Action, data: BaseModel, door: str) -> None:

@@ -19,7 +19,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
 
 from jobs.actions.catalog import ACTIONS, Action, Outcome
-from jobs.actions.perform import action_authorize, perform
+from jobs.actions.perform import Received, perform
 from jobs.services.audit import Actor
 
 
@@ -36,7 +36,7 @@ class Session:
     def show(self, data: Any) -> None:
         self.command.stdout.write(json.dumps(data, indent=2, cls=DjangoJSONEncoder))
 
-    def perform(self, name: str, data: dict[str, Any], target: Any = None) -> Outcome:
+    def perform(self, name: str, data: Received | Callable[[], Received], target: Any = None) -> Outcome:
         return perform(name, self.actor, data, door="cli", target=target)
 
 
@@ -96,10 +96,14 @@ def _action_runner(action: Action, json_fields: tuple[str, ...]) -> Handler:
         target: Any = options.get("target")
         if action.target == "job":
             target = job_id(target)
-        if action.confirm and "confirm" not in data:
-            action_authorize(action, session.actor, target)  # before asking a role that may not act anyway
-            data["confirm"] = _ask(action.confirm)
-        outcome = session.perform(action.name, data, target)
+
+        def received() -> dict[str, Any]:
+            # Asked only once authorized: a role that may not act is never prompted.
+            if action.confirm and "confirm" not in data:
+                data["confirm"] = _ask(action.confirm)
+            return data
+
+        outcome = session.perform(action.name, received, target)
         if options.get("as_json"):
             session.show(outcome.data)
         else:

@@ -9,8 +9,6 @@ from django.core.management.base import CommandError
 from django.core.serializers.json import DjangoJSONEncoder
 
 from jobs import selectors
-from jobs.actions.catalog import ACTIONS
-from jobs.actions.perform import action_authorize
 from jobs.cli.base import Session, add_read
 from jobs.services.export import job_export_rows, write_jsonl
 
@@ -36,13 +34,14 @@ def export_jsonl(session: Session, options: dict) -> None:
 
 
 def import_jsonl(session: Session, options: dict) -> None:
-    action_authorize(ACTIONS["jobs.import"], session.actor)  # before the file is read
-    path = options["path"]
-    if not path:
-        raise CommandError("path: required (a JSONL file, one job per line)")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CommandError(f"{path}: cannot read ({exc})") from None
-    outcome = session.perform("jobs.import", {"text": text, "skipBadLines": options["skip_bad_lines"]})
-    session.say(outcome.message)
+    def read_file() -> dict:
+        path = options["path"]
+        if not path:
+            raise CommandError("path: required (a JSONL file, one job per line)")
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"{path}: cannot read ({exc})") from None
+        return {"text": text, "skipBadLines": options["skip_bad_lines"]}
+
+    session.say(session.perform("jobs.import", read_file).message)

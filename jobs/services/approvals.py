@@ -17,7 +17,7 @@ from django.utils import timezone
 from jobs.engine.wakeups import wake_after_commit
 from jobs.models import Job, Status
 from jobs.representations import job_snapshot
-from jobs.services.audit import Actor, audit_job_change, deny
+from jobs.services.audit import Actor, audit_job_change, deny, required_reason
 from jobs.services.errors import Conflict, Unavailable
 from jobs.services.events import event_emit
 
@@ -132,10 +132,10 @@ def job_approve(*, actor: Actor, job_id, reason: str = "") -> Job:
 
 def job_reject(*, actor: Actor, job_id, reason: str) -> Job:
     """waiting_approval -> canceled, by an approver."""
-    from jobs.services.lifecycle import _mark_final, _require_reason
+    from jobs.services.lifecycle import _mark_final
 
     action = "job.reject"
-    reason = _require_reason(reason)
+    reason = required_reason(reason)
     _refuse_own_job_early(actor, job_id, action)
     with transaction.atomic():
         job = _lock_waiting(job_id)

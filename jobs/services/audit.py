@@ -21,6 +21,7 @@ from django.db import connection, transaction
 
 from jobs.db import dumps, execute_prepared, row_of
 from jobs.models import AuditChainHead, AuditEntry
+from jobs.services.errors import InvalidInput
 
 GENESIS_HASH = "0" * 64
 # The trail is this many hash chains side by side. An entry extends whichever
@@ -79,6 +80,13 @@ class Actor:
         if self.user is None:
             return self.source in {"cli", "system", "github"}
         return bool(self.user.is_active and self.user.has_perm(perm))
+
+
+def required_reason(reason: Any) -> str:
+    """The reason an action keeps in the audit trail, stripped; a blank one is refused."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput("reason: required")
+    return reason.strip()
 
 
 def authorize(actor: Actor, perm: str, *, action: str, object_type: str = "", object_ids=()) -> None:

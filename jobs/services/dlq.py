@@ -16,10 +16,10 @@ from django.utils import timezone
 
 from jobs.engine.wakeups import wake_after_commit
 from jobs.models import DLQEntry, Job
-from jobs.services.audit import Actor, audit_record
+from jobs.services.audit import Actor, audit_record, required_reason
 from jobs.services.backpressure import ensure_room_in_queue
 from jobs.services.config import config_get
-from jobs.services.errors import Conflict, InvalidInput, NotFound
+from jobs.services.errors import Conflict, NotFound
 from jobs.services.events import event_emit, events_emit_each
 from jobs.services.export import export_path, job_export_rows, write_jsonl
 
@@ -199,24 +199,23 @@ def _retry_of(old: Job, now) -> Job:
 
 def dlq_clear(*, actor: Actor, reason: str) -> dict[str, Any]:
     """Take every entry out of the DLQ (the jobs stay failed), after a JSONL export."""
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput("reason: required")
+    reason = required_reason(reason)
     with transaction.atomic():
-        entries = list(DLQEntry.objects.select_for_update().select_related("job").order_by("added_at", "job_id"))
+        locked = DLQEntry.objects.select_for_update().order_by("added_at", "job_id").values_list("job_id", flat=True)
+        ids = [str(job_id) for job_id in locked]
         # Job lines with their entry riding along, as the store's export writes them:
         # importing this file puts the entries back (jobs.services.jsonl).
-        ids = [str(entry.job_id) for entry in entries]
         path = export_path("dlq-clear")
         dead = Job.objects.filter(id__in=ids).select_related("dlq_entry").order_by("dlq_entry__added_at", "id")
         write_jsonl(path, job_export_rows(dead))
         DLQEntry.objects.filter(job_id__in=ids).delete()
-        event_emit("dlq:cleared", count=len(ids), export=str(path), reason=reason.strip())
+        event_emit("dlq:cleared", count=len(ids), export=str(path), reason=reason)
         audit_record(
             actor,
             action="dlq.clear",
             object_type="job",
             object_ids=ids,
-            reason=reason.strip(),
+            reason=reason,
             before={"dlq": len(ids)},
             after={"dlq": 0, "export": str(path)},
         )
@@ -228,21 +227,20 @@ def dlq_discard(*, actor: Actor, job_id, reason: str) -> DLQEntry:
 
     The entry as it was (reason, attempts, last error) is kept in the audit entry.
     """
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput("reason: required")
+    reason = required_reason(reason)
     with transaction.atomic():
         entry = DLQEntry.objects.select_for_update(of=("self",)).select_related("job").filter(job_id=job_id).first()
         if entry is None:
             raise NotFound(f"job {job_id} is not in the DLQ")
         job = entry.job
         entry.delete()
-        event_emit("dlq:discarded", job=job, reason=reason.strip(), by=actor.name)
+        event_emit("dlq:discarded", job=job, reason=reason, by=actor.name)
         audit_record(
             actor,
             action="dlq.discard",
             object_type="job",
             object_ids=[job_id],
-            reason=reason.strip(),
+            reason=reason,
             before={"reason": entry.reason, "attempts": entry.attempts, "lastError": entry.last_error},
             after={"dlq": False},
         )

@@ -274,8 +274,11 @@ def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> di
 
 def _dlq_entries_restored(existing: set[uuid.UUID], parsed: dict, bad_lines: set[int]) -> list[DLQEntry]:
     """DLQ entries of jobs already here, failed and out of the DLQ: what re-importing a DLQ-clear export restores."""
-    with_entry = {key: row for key, (number, row) in parsed.items() if key in existing and row.dlq is not None}
-    with_entry = {key: row for key, row in with_entry.items() if parsed[key][0] not in bad_lines}
+    with_entry = {
+        key: row
+        for key, (number, row) in parsed.items()
+        if key in existing and row.dlq is not None and number not in bad_lines
+    }
     restored = []
     for chunk in _chunks(list(with_entry)):
         for job in Job.objects.filter(id__in=chunk, status=Status.FAILED, dlq_entry__isnull=True):

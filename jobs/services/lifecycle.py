@@ -10,10 +10,10 @@ from django.utils import timezone
 from jobs import selectors
 from jobs.models import ACTIVE_STATUSES, DLQEntry, Job, Status
 from jobs.representations import job_snapshot
-from jobs.services.audit import Actor, audit_job_change, audit_record
+from jobs.services.audit import Actor, audit_job_change, audit_record, required_reason
 from jobs.services.backpressure import hold_submissions
 from jobs.services.dlq import dlq_add
-from jobs.services.errors import Conflict, InvalidInput, NotFound
+from jobs.services.errors import Conflict, NotFound
 from jobs.services.events import event_emit, events_emit_many
 from jobs.services.export import export_jobs
 
@@ -34,15 +34,9 @@ def _lock_active(job_id) -> Job:
     return job
 
 
-def _require_reason(reason: Any) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput("reason: required")
-    return reason.strip()
-
-
 def job_cancel(*, actor: Actor, job_id, reason: str) -> Job:
     """Cancel a queued, waiting or running job; 409 when it has already ended."""
-    reason = _require_reason(reason)
+    reason = required_reason(reason)
     with transaction.atomic():
         job = _lock_active(job_id)
         before = job_snapshot(job)
@@ -66,7 +60,7 @@ def _mark_final(job: Job, status: str, *, reason: str = "", error: str | None = 
 
 def jobs_cancel(*, actor: Actor, job_ids: list, reason: str, action: str = "jobs.cancel") -> list[str]:
     """Cancel several jobs in one transaction and one audit entry; skips ended ones."""
-    reason = _require_reason(reason)
+    reason = required_reason(reason)
     with transaction.atomic():
         jobs = list(Job.objects.select_for_update().filter(id__in=job_ids, status__in=ACTIVE_STATUSES))
         return _cancel_locked(actor, jobs, reason, action)
@@ -94,7 +88,7 @@ def _cancel_locked(actor: Actor, jobs: list[Job], reason: str, action: str) -> l
 def jobs_cancel_low_priority(*, actor: Actor, reason: str = "Backpressure relief") -> int:
     """The runbook's backpressure relief: cancel every queued low-priority job."""
     action = "queue.cancel_low_priority"
-    reason = _require_reason(reason)
+    reason = required_reason(reason)
     with transaction.atomic():
         jobs = list(selectors.low_priority_queued().select_for_update(skip_locked=True).only("id"))
         return len(_cancel_locked(actor, jobs, reason, action))
@@ -102,7 +96,7 @@ def jobs_cancel_low_priority(*, actor: Actor, reason: str = "Backpressure relief
 
 def job_force_fail(*, actor: Actor, job_id, reason: str) -> Job:
     """Fail an active job now; it goes to the DLQ so it can be retried later."""
-    reason = _require_reason(reason)
+    reason = required_reason(reason)
     with transaction.atomic():
         job = _lock_active(job_id)
         before = job_snapshot(job)
@@ -121,7 +115,7 @@ def _force_fail_locked(jobs: list[Job], reason: str) -> None:
 def jobs_force_fail_running(*, actor: Actor, reason: str) -> int:
     """Emergency: fail every running job (runbook: Force Fail All Running Jobs)."""
     action = "emergency.force_fail_running"
-    reason = _require_reason(reason)
+    reason = required_reason(reason)
     with transaction.atomic():
         jobs = list(Job.objects.running().select_for_update())
         _force_fail_locked(jobs, reason)
@@ -140,7 +134,7 @@ def jobs_force_fail_running(*, actor: Actor, reason: str) -> int:
 def jobs_clear_all(*, actor: Actor, reason: str) -> dict[str, Any]:
     """Emergency: delete every job, after writing them all to a JSONL export."""
     action = "emergency.clear_all"
-    reason = _require_reason(reason)
+    reason = required_reason(reason)
     with transaction.atomic():
         hold_submissions()
         # of=("self",): PostgreSQL cannot lock the outer-joined DLQ side of the export query.

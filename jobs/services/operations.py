@@ -31,7 +31,7 @@ def dlq_retry_all_start(
 ) -> BackgroundOperation:
     """Start retrying every DLQ entry (or one fingerprint group) in the background.
 
-    ``background=False`` only records it, for a caller that runs it itself (the CLI).
+    ``background=False`` only records it, for a caller that runs it itself (the benchmarks).
     """
     action = "dlq.retry_group" if fingerprint else "dlq.retry_all"
     with transaction.atomic():

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from jobs.jobsconfig import JobsSettings
-from jobs.services.audit import Actor
+from jobs.services.audit import Actor, required_reason
 from jobs.services.config import config_update
-from jobs.services.errors import InvalidInput
 
 
 def worker_set_enabled(*, actor: Actor, enabled: bool, reason: str) -> JobsSettings:
     """Stop or resume admitting jobs on every worker. Running jobs finish."""
-    if not isinstance(reason, str) or not reason.strip():
-        raise InvalidInput("reason: required")
     action = "worker.enable" if enabled else "worker.disable"
-    cfg = config_update(actor=actor, changes={"worker": {"enabled": enabled}}, reason=reason.strip(), action=action)
+    reason = required_reason(reason)
+    cfg = config_update(actor=actor, changes={"worker": {"enabled": enabled}}, reason=reason, action=action)
     if enabled:
         from jobs.engine.reconciler import reconcile
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import selectors
-from jobs.actions.perform import action_authorize, action_input, action_named, action_run
+from jobs.actions.perform import perform
 from jobs.forms import config_changes, config_fields
 from jobs.services.audit import Actor
 from jobs.services.config import config_get
@@ -45,14 +45,15 @@ def config_page(request: HtmxHttpRequest) -> HttpResponse:
 @require_POST
 def config_update_view(request: HtmxHttpRequest) -> HttpResponse:
     """Every setting of jobs.json as one form, performing the config.update action."""
-    actor, action = Actor.for_request(request), action_named("config.update")
-    action_authorize(action, actor)  # before the form is read
-    try:
+
+    def posted() -> dict:
         changes = config_changes(config_get(), request.POST)
         if not changes:
             raise InvalidInput("config: nothing changed")
-        data = action_input(action, {**changes, "reason": request.POST.get("reason", "")})
-        outcome = action_run(action, actor, data, door="console")
+        return {**changes, "reason": request.POST.get("reason", "")}
+
+    try:
+        outcome = perform("config.update", Actor.for_request(request), posted, door="console")
     except InvalidInput as exc:
         # Show the form again with what was typed and the message next to its field.
         return _page(request, error=exc.message, status=exc.status, values=request.POST)

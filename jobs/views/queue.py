@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from jobs import selectors
-from jobs.actions.perform import action_authorize, action_input, action_named, action_run
+from jobs.actions.perform import perform
 from jobs.forms import CapacityForm
 from jobs.services.audit import Actor
 from jobs.services.config import config_get
@@ -33,14 +33,13 @@ def backpressure(request: HtmxHttpRequest) -> HttpResponse:
 @service_errors
 def capacity_update(request: HtmxHttpRequest) -> HttpResponse:
     """The capacity panel: two settings of the config.update action."""
-    actor, action = Actor.for_request(request), action_named("config.update")
-    action_authorize(action, actor)  # before the form is read
-    data = form_data(CapacityForm(request.POST))
-    change = {
-        "queue": {"maxConcurrent": data["maxConcurrent"], "maxQueueSize": data["maxQueueSize"]},
-        "reason": data["reason"],
-    }
-    cfg = action_run(action, actor, action_input(action, change), door="console").data
+
+    def posted() -> dict:
+        data = form_data(CapacityForm(request.POST))
+        queue = {"maxConcurrent": data["maxConcurrent"], "maxQueueSize": data["maxQueueSize"]}
+        return {"queue": queue, "reason": data["reason"]}
+
+    cfg = perform("config.update", Actor.for_request(request), posted, door="console").data
     queue = cfg["queue"]
     message = f"Capacity set: maxConcurrent {queue['maxConcurrent']}, maxQueueSize {queue['maxQueueSize']}."
     return done(request, message, reverse("jobs:backpressure"))
