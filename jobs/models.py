@@ -113,6 +113,12 @@ class Job(models.Model):
             models.Index(
                 fields=["priority", "created_at", "id"], condition=Q(status="queued"), name="job_queued_order_idx"
             ),
+            # The approvals page: waiting jobs, soonest expiry first, without reading finished ones.
+            models.Index(
+                fields=["approval_expires_at", "id"],
+                condition=Q(status="waiting_approval"),
+                name="job_waiting_expiry_idx",
+            ),
             models.Index(fields=["created_at", "id"], name="job_created_idx"),
             models.Index(fields=["entrypoint", "created_at"], name="job_entrypoint_idx"),
             models.Index(fields=["status", "lease_expires_at"], name="job_lease_idx"),
@@ -196,6 +202,25 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.job_id or ''}".strip()
+
+
+class Tally(models.Model):
+    """One change to a running count: jobs by status, DLQ entries, events by type, run times.
+
+    Written by PostgreSQL triggers in the transaction that changes the counted rows
+    (migration 0009), so a count read in one snapshot is exact. Rows are only
+    ever inserted, never updated, so concurrent transitions never wait on one
+    counter row; ``services.tallies.tallies_compact`` folds them into one row per
+    name from time to time. Names: ``status:<status>``, ``dlq``, ``event:<type>``,
+    ``run:<outcome>:le=<seconds>`` / ``:count`` / ``:ms``.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    name = models.CharField(max_length=80)
+    n = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.n:+d}"
 
 
 class WorkerHeartbeat(models.Model):
@@ -315,6 +340,23 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit chain head {self.last_hash[:12]}"
+
+
+class AuditCheckpoint(models.Model):
+    """The last entry of one chain that a verification found intact.
+
+    The next verification starts from here, so it costs the entries added since,
+    not the whole trail; a full verification walks every chain from the start.
+    """
+
+    chain = models.PositiveSmallIntegerField(primary_key=True)
+    entry_id = models.BigIntegerField()
+    hash = models.CharField(max_length=64)
+    checked = models.BigIntegerField(default=0)
+    verified_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"chain {self.chain} verified to entry {self.entry_id}"
 
 
 class ApiToken(models.Model):

@@ -49,15 +49,43 @@ def test_it_exposes_jobs_queue_dlq_workers_and_outcomes_in_prometheus_format(use
     assert sample(families, "jobs_outcomes", "jobs_outcomes_total", outcome="submitted") == 3
     assert sample(families, "jobs_outcomes", "jobs_outcomes_total", outcome="succeeded") == 1
     assert sample(families, "jobs_outcomes", "jobs_outcomes_total", outcome="dlq") == 1
-    run = families["jobs_recent_run_seconds"]
-    assert run.type == "histogram"
-    assert sample(families, "jobs_recent_run_seconds", "jobs_recent_run_seconds_count", outcome="succeeded") == 1
-    assert (
-        sample(families, "jobs_recent_run_seconds", "jobs_recent_run_seconds_bucket", outcome="succeeded", le="+Inf")
-        == 1
-    )
+    assert families["jobs_run_seconds"].type == "histogram"
+    assert run_sample(families, "count", outcome="succeeded") == 1
+    assert run_sample(families, "bucket", outcome="succeeded", le="0.1") == 1  # demo.noop returns at once
+    assert run_sample(families, "bucket", outcome="succeeded", le="+Inf") == 1
+    assert run_sample(families, "sum", outcome="succeeded") < 0.1
     # A force-failed job never started: it has no run time.
-    assert sample(families, "jobs_recent_run_seconds", "jobs_recent_run_seconds_count", outcome="failed") == 0
+    assert run_sample(families, "count", outcome="failed") == 0
+
+
+def run_sample(families: dict, suffix: str, **labels) -> float:
+    return sample(families, "jobs_run_seconds", f"jobs_run_seconds_{suffix}", **labels)
+
+
+def test_the_run_time_histogram_is_a_running_total_that_survives_clearing_the_jobs(users, cli):
+    """Each run that ends adds its run time once, into every bucket at or above it."""
+    from datetime import timedelta
+
+    from jobs.models import Job
+    from jobs.services.lifecycle import jobs_clear_all
+
+    job, _ = job_submit(actor=cli, entrypoint="demo.noop", params={})
+    running = job_claim_next(worker="tests")
+    assert running.id == job.id
+    # Started 3 s ago: the force-fail ends a run of about 3 s.
+    Job.objects.filter(id=job.id).update(started_at=running.started_at - timedelta(seconds=3))
+    job_force_fail(actor=cli, job_id=job.id, reason="stuck")
+
+    families = scrape(Api(users["viewer"]).client)
+    assert run_sample(families, "count", outcome="failed") == 1
+    assert run_sample(families, "bucket", outcome="failed", le="2.5") == 0
+    assert run_sample(families, "bucket", outcome="failed", le="5") == 1
+    assert 3 <= run_sample(families, "sum", outcome="failed") < 4
+
+    jobs_clear_all(actor=cli, reason="drill")
+    families = scrape(Api(users["viewer"]).client)
+    assert sample(families, "jobs_by_status", status="failed") == 0
+    assert run_sample(families, "count", outcome="failed") == 1
 
 
 def test_it_refuses_metrics_without_a_token(db):

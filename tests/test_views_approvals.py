@@ -32,10 +32,28 @@ def test_it_lists_waiting_and_expiring_jobs(client, users, settings):
     )
     later = make_job(status=Status.WAITING_APPROVAL, issue_id="6")
     response = login(client, users["viewer"]).get(reverse("jobs:approval-list"))
-    assert [job.id for job in response.context["waiting"]] == [soon.id, later.id]
+    assert [job.id for job in response.context["page"].items] == [soon.id, later.id]
     assert [job.id for job in response.context["expiring"]] == [soon.id]
     assert 'href="https://github.com/acme/ops/issues/6"' in response.text
-    assert "Expiring within 1 h" in response.text
+    assert "1 expiring within 1 h" in response.text
+
+
+def test_it_pages_through_many_waiting_jobs_soonest_expiry_first(client, users):
+    now = timezone.now()
+    jobs = [
+        make_job(status=Status.WAITING_APPROVAL, approval_expires_at=now + timedelta(minutes=n)) for n in range(1, 66)
+    ]
+    login(client, users["viewer"])
+    first = client.get(reverse("jobs:approval-list"))
+    assert "65 jobs" in first.text
+    assert [job.id for job in first.context["page"].items] == [job.id for job in jobs[:50]]
+    # 60 of them expire within the hour: ten are named, the rest counted.
+    assert "60 expiring within 1 h" in first.text and "and 50 more" in first.text
+    assert "Later →" in first.text
+    second = client.get(reverse("jobs:approval-list"), {"cursor": first.context["page"].next_cursor})
+    assert [job.id for job in second.context["page"].items] == [job.id for job in jobs[50:]]
+    assert "End of list" in second.text
+    assert client.get(reverse("jobs:approval-list"), {"cursor": "bogus"}).status_code == 400
 
 
 def test_it_approves_and_rejects(client, users):

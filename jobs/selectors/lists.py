@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TypedDict
 
-from django.db.models import Count, Max, Min, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Min, Q
 from django.utils import timezone
 
 from jobs.jobsconfig import JobsSettings
@@ -28,13 +28,23 @@ def low_priority_queued():
 
 
 def waiting_approval_jobs():
-    return Job.objects.waiting().order_by("approval_expires_at", "created_at")
+    return Job.objects.waiting().order_by("approval_expires_at", "id")
+
+
+def expiry_warning_horizon(cfg: JobsSettings):
+    """Waiting jobs that expire before this instant are flagged as expiring."""
+    return timezone.now() + timedelta(hours=cfg.approval.expiryWarningHours)
 
 
 def expiring_jobs(cfg: JobsSettings):
     """Waiting jobs whose approval expires within approval.expiryWarningHours."""
-    horizon = timezone.now() + timedelta(hours=cfg.approval.expiryWarningHours)
-    return waiting_approval_jobs().filter(approval_expires_at__lte=horizon)
+    return waiting_approval_jobs().filter(approval_expires_at__lte=expiry_warning_horizon(cfg))
+
+
+def waiting_with_expiry_flag(cfg: JobsSettings):
+    """Waiting jobs, each with ``expiring`` computed by the database."""
+    soon = Q(approval_expires_at__lte=expiry_warning_horizon(cfg))
+    return waiting_approval_jobs().annotate(expiring=ExpressionWrapper(soon, output_field=BooleanField()))
 
 
 def job_search(

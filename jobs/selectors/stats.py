@@ -12,7 +12,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Max, Min, OuterRef, Q, Subquery, Sum
+from django.db import connection
+from django.db.models import Count, Max, Min, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from jobs.jobsconfig import JobsSettings
@@ -22,30 +23,51 @@ from jobs.models import (
     Event,
     Job,
     Status,
+    Tally,
     WorkerHeartbeat,
 )
 
 
-def store_stats() -> dict[str, int]:
-    """Counts by status in one GROUP BY: {queued, running, waiting_approval, ..., total}."""
-    counts = {status.value: 0 for status in Status}
-    for row in Job.objects.order_by().values("status").annotate(n=Count("id")):
-        counts[row["status"]] = row["n"]
-    counts["total"] = sum(counts.values())
+def tallies() -> dict[str, int]:
+    """Every running count by name (see models.Tally): ``status:<status>``, ``dlq``, ``event:<type>``, ``run:...``.
+
+    One query over a table of a few dozen rows, whatever the size of the job table.
+    On SQLite, which has no triggers to keep tallies, the counts are made by GROUP BY.
+    """
+    if connection.vendor != "postgresql":
+        return _counted_tallies()
+    rows = Tally.objects.order_by().values_list("name").annotate(total=Sum("n")).values_list("name", "total")
+    return {name: int(total) for name, total in rows}
+
+
+def _counted_tallies() -> dict[str, int]:
+    counts = {f"status:{status}": n for status, n in Job.objects.order_by().values_list("status").annotate(Count("id"))}
+    counts["dlq"] = DLQEntry.objects.count()
+    for event_type, n in Event.objects.order_by().values_list("type").annotate(Count("id")):
+        counts[f"event:{event_type}"] = n
     return counts
+
+
+def store_stats(counts: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Jobs by status: {queued, running, waiting_approval, ..., total}."""
+    counts = tallies() if counts is None else counts
+    store = {status.value: counts.get(f"status:{status.value}", 0) for status in Status}
+    store["total"] = sum(store.values())
+    return store
 
 
 def utilization_percent(queued: int, max_queue_size: int) -> float:
     return round(queued * 100 / max_queue_size, 1)
 
 
-def queue_stats(cfg: JobsSettings, store: dict[str, int] | None = None) -> dict[str, Any]:
-    store = store if store is not None else store_stats()
+def queue_stats(cfg: JobsSettings, counts: Mapping[str, int] | None = None) -> dict[str, Any]:
+    counts = tallies() if counts is None else counts
+    store = store_stats(counts)
     utilization = utilization_percent(store["queued"], cfg.queue.maxQueueSize)
     return {
         "queued": store["queued"],
         "running": store["running"],
-        "dlq": DLQEntry.objects.count(),
+        "dlq": counts.get("dlq", 0),
         "backpressureActive": utilization >= cfg.queue.backpressureThreshold,
         "utilizationPercent": utilization,
         "maxConcurrent": cfg.queue.maxConcurrent,
@@ -128,38 +150,15 @@ def health_issues(queue: dict[str, Any]) -> list[HealthIssue]:
 
 
 def system_health(cfg: JobsSettings) -> dict[str, Any]:
-    store = store_stats()
-    queue = queue_stats(cfg, store)
+    counts = tallies()
+    store = store_stats(counts)
+    queue = queue_stats(cfg, counts)
     issues = health_issues(queue)
     return {
         "status": "degraded" if issues else "healthy",
         "issues": [issue.message for issue in issues],
         "data": {"jobs": {"store": store, "queue": queue, "worker": worker_stats(cfg)}},
     }
-
-
-def run_time_buckets(*, since, bounds) -> list[Mapping[str, Any]]:
-    """Per final status, the jobs that ended since ``since``: total, summed run time, and
-    how many ran at most each of ``bounds`` seconds (``le_0``, ``le_1``...)."""
-    ran = ExpressionWrapper(F("completed_at") - F("started_at"), output_field=DurationField())
-    buckets = {f"le_{i}": Count("id", filter=Q(ran__lte=timedelta(seconds=b))) for i, b in enumerate(bounds)}
-    ended = Job.objects.filter(
-        status__in=[Status.SUCCEEDED, Status.FAILED], completed_at__gte=since, started_at__isnull=False
-    )
-    return list(
-        ended.annotate(ran=ran).order_by().values("status").annotate(total=Count("id"), seconds=Sum("ran"), **buckets)
-    )
-
-
-def outcome_event_counts(types: list[str]) -> dict[str, int]:
-    """How many events of each of ``types`` are stored."""
-    return dict(
-        Event.objects.filter(type__in=types)
-        .order_by()
-        .values_list("type")
-        .annotate(n=Count("id"))
-        .values_list("type", "n")
-    )
 
 
 def event_throughput(*, minutes: int = 60, now=None) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,9 +19,10 @@ from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.utils import timezone
 
 from jobs.db import dumps, execute_prepared, row_of
-from jobs.models import AuditChainHead, AuditEntry
+from jobs.models import AuditChainHead, AuditCheckpoint, AuditEntry
 from jobs.services.errors import InvalidInput
 
 GENESIS_HASH = "0" * 64
@@ -250,32 +252,97 @@ class ChainReport:
         return self.broken_at is None
 
 
-def audit_verify() -> ChainReport:
-    """Walk each chain in order and report the first entry whose link does not hold."""
-    checked = 0
+def audit_verify(*, progress: Callable[[int], None] | None = None) -> ChainReport:
+    """Walk every chain from its first entry; when all hold, checkpoint where each ends.
+
+    ``progress`` is told the entries checked so far, every few thousand.
+    """
     heads = dict(AuditChainHead.objects.values_list("pk", "last_hash"))
     chains = set(AuditEntry.objects.values_list("chain", flat=True).distinct()) | set(heads)
-    for chain in sorted(chains):
-        report = _verify_chain(chain, heads.get(chain))
+    return _verify_chains(sorted(chains), {}, progress)
+
+
+def audit_verify_since_checkpoint() -> ChainReport:
+    """Verify only what each chain gained since its checkpoint (the whole chain where it has none).
+
+    The cost is the entries appended since the last verification, not the size of
+    the trail. An entry altered before a checkpoint is caught by the next full
+    verification (``audit_verify``), not by this one.
+    """
+    heads = list(AuditChainHead.objects.values_list("pk", flat=True))
+    checkpoints = {cp.chain: cp for cp in AuditCheckpoint.objects.all()}
+    if checkpoints and set(heads) <= set(checkpoints):
+        newer = AuditEntry.objects.filter(id__gt=min(cp.entry_id for cp in checkpoints.values()))
+        strays = set(newer.exclude(chain__in=heads).values_list("chain", flat=True).distinct())
+    else:  # a chain never verified: find every chain, as a full verification does
+        strays = set(AuditEntry.objects.values_list("chain", flat=True).distinct())
+    return _verify_chains(sorted(set(heads) | strays), checkpoints, None)
+
+
+# Entries between two progress reports of a full verification.
+PROGRESS_EVERY = 5000
+
+
+def _verify_chains(
+    chains: list[int], checkpoints: dict[int, AuditCheckpoint], progress: Callable[[int], None] | None
+) -> ChainReport:
+    checked, reached = 0, []
+    for chain in chains:
+
+        def report_progress(n: int, before: int = checked) -> None:
+            if progress is not None:
+                progress(before + n)
+
+        report, last = _verify_chain(chain, checkpoints.get(chain), report_progress)
         checked += report.checked
         if not report.ok:
             return ChainReport(checked, report.broken_at, report.problem)
+        reached.append(last)
+    _checkpoint([cp for cp in reached if cp is not None])
     return ChainReport(checked)
 
 
-def _verify_chain(chain: int, head_hash: str | None) -> ChainReport:
-    prev = GENESIS_HASH
-    checked = 0
-    last_id = 0
-    for entry in AuditEntry.objects.filter(chain=chain).order_by("id").iterator(chunk_size=2000):
-        if entry.prev_hash != prev:
-            return ChainReport(checked, entry.id, "prev_hash does not match the entry before it")
-        if entry_digest(entry) != entry.hash:
-            return ChainReport(checked, entry.id, "content does not match its hash (altered)")
-        prev, last_id = entry.hash, entry.id
-        checked += 1
-    if head_hash is None and checked:
-        return ChainReport(checked, last_id, f"chain {chain} has no head (removed)")
+def _checkpoint(reached: list[AuditCheckpoint]) -> None:
+    AuditCheckpoint.objects.bulk_create(
+        reached, update_conflicts=True, unique_fields=["chain"], update_fields=["entry_id", "hash", "verified_at"]
+    )
+
+
+def _verify_chain(
+    chain: int, checkpoint: AuditCheckpoint | None, progress: Callable[[int], None]
+) -> tuple[ChainReport, AuditCheckpoint | None]:
+    """Check one chain from its checkpoint (or its start) to its head, in one snapshot.
+
+    Returns the report and the checkpoint to keep (None for a chain with no entries).
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and outermost:
+            # The head and the entries read in one snapshot: an entry appended meanwhile is not a "removal".
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        head_hash = AuditChainHead.objects.filter(pk=chain).values_list("last_hash", flat=True).first()
+        entries = AuditEntry.objects.filter(chain=chain).order_by("id")
+        prev, last_id, checked = GENESIS_HASH, 0, 0
+        if checkpoint is not None:
+            anchor = entries.filter(pk=checkpoint.entry_id).first()
+            if anchor is None or anchor.hash != checkpoint.hash or entry_digest(anchor) != anchor.hash:
+                problem = "the entry verified last time was removed or altered"
+                return ChainReport(0, checkpoint.entry_id, problem), None
+            prev, last_id = checkpoint.hash, checkpoint.entry_id
+            entries = entries.filter(id__gt=checkpoint.entry_id)
+        for entry in entries.iterator(chunk_size=2000):
+            if entry.prev_hash != prev:
+                return ChainReport(checked, entry.id, "prev_hash does not match the entry before it"), None
+            if entry_digest(entry) != entry.hash:
+                return ChainReport(checked, entry.id, "content does not match its hash (altered)"), None
+            prev, last_id = entry.hash, entry.id
+            checked += 1
+            if checked % PROGRESS_EVERY == 0:
+                progress(checked)
+    if head_hash is None and last_id:
+        return ChainReport(checked, last_id, f"chain {chain} has no head (removed)"), None
     if head_hash is not None and head_hash != prev:
-        return ChainReport(checked, last_id, "entries after this one were removed (chain head differs)")
-    return ChainReport(checked)
+        return ChainReport(checked, last_id, "entries after this one were removed (chain head differs)"), None
+    reached = AuditCheckpoint(chain=chain, entry_id=last_id, hash=prev, verified_at=timezone.now()) if last_id else None
+    return ChainReport(checked), reached

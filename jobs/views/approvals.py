@@ -10,8 +10,9 @@ from django.views.decorators.http import require_GET
 from jobs import selectors
 from jobs.github.links import issue_url
 from jobs.github.source import parse_issue_number
+from jobs.pagination import keyset_page, parse_limit
 from jobs.services.config import config_get
-from jobs.views.common import HtmxHttpRequest, page, require_perm
+from jobs.views.common import HtmxHttpRequest, page, require_perm, service_errors
 
 
 def job_issue_url(issue_id: str) -> str:
@@ -21,19 +22,35 @@ def job_issue_url(issue_id: str) -> str:
     return issue_url(repo, number) if number else ""
 
 
+# Rows in the banner that names the jobs about to expire; the rest are counted.
+EXPIRING_NAMED = 10
+
+
 @login_required
 @require_GET
+@service_errors
 def approval_list(request: HtmxHttpRequest) -> HttpResponse:
+    """One page of waiting jobs, soonest expiry first; the counts come from the running tallies."""
     require_perm(request, "jobs.view_console")
     cfg = config_get()
-    waiting = list(selectors.waiting_approval_jobs()[:500])
-    expiring = {job.id for job in selectors.expiring_jobs(cfg)[:500]}
-    for job in waiting:
+    waiting = keyset_page(
+        selectors.waiting_with_expiry_flag(cfg),
+        cursor=request.GET.get("cursor"),
+        limit=parse_limit(request.GET.get("limit")),
+        fields=("approval_expires_at", "id"),
+        descending=False,
+    )
+    for job in waiting.items:
         job.issue_url = job_issue_url(job.issue_id)
-        job.expiring = job.id in expiring
+    expiring = list(selectors.expiring_jobs(cfg)[:EXPIRING_NAMED])
+    expiring_total = selectors.expiring_jobs(cfg).count() if len(expiring) == EXPIRING_NAMED else len(expiring)
     context = {
-        "waiting": waiting,
-        "expiring": [job for job in waiting if job.expiring],
+        "page": waiting,
+        "waiting_total": selectors.store_stats()["waiting_approval"],
+        "expiring": expiring,
+        "expiring_total": expiring_total,
+        "expiring_more": expiring_total - len(expiring),
+        "first_page": not request.GET.get("cursor"),
         "cfg": cfg,
         "username": request.user.get_username(),
     }

@@ -1,0 +1,300 @@
+"""Every console page and API read at a million jobs: p50 / p95 server time and queries.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/jobsconsole .venv/bin/python benchmarks/scale.py
+
+Creates a throwaway database (<name>_scale) next to DATABASE_URL's. For each size
+(``--sizes``, default 10,000 and 1,000,000 jobs) it empties the tables, loads that
+many jobs (86 % succeeded, 10 % failed with a DLQ entry each, 3.9 % canceled, the
+rest queued or waiting for approval), one event per job and as many audit entries
+(``--audit``, hash-chained like the real trail), then asks every page and endpoint
+``--requests`` times (default 20) in this process through Django's test client,
+logged in as an admin or with an admin's token, and prints p50 / p95 and the
+queries each answer made. Last, it appends 1,000 audit entries and times the
+incremental verification over the trail.
+
+Server time only: no HTTP, no network. The last table puts the largest size next
+to the smallest: a ratio near 1 means the cost does not grow with the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.harness import percentile, table  # noqa: E402
+
+# Shares of the loaded jobs by status; the rest are queued or waiting for approval.
+SUCCEEDED, FAILED, CANCELED = 0.86, 0.10, 0.039
+WAITING_SHARE = 0.2  # of the live remainder
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,1000000", help="job counts, comma-separated")
+    parser.add_argument("--audit", type=int, default=None, help="audit entries per size (default: the job count)")
+    parser.add_argument("--requests", type=int, default=20, help="requests per page (default 20)")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    args = parser.parse_args()
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        print("Set DATABASE_URL=postgres://... (a throwaway database is created next to it)", file=sys.stderr)
+        return 2
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "jobsconsole.settings")
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.db import connection
+
+    from jobsconsole.celery import app
+
+    app.conf.broker_url = "memory://localhost/"  # nothing here runs jobs
+    # Pages are rendered without collectstatic: plain static URLs, no manifest.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    db = settings.DATABASES["default"]
+    db.setdefault("TEST", {})["NAME"] = f"{db['NAME']}_scale"
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        results = {}
+        for size in [int(s) for s in args.sizes.split(",")]:
+            results[size] = run_size(size, args.audit if args.audit is not None else size, args.requests)
+        if len(results) > 1:
+            compare(results)
+        return 0
+    finally:
+        if not args.keep:
+            connection.close()
+            connection.creation.destroy_test_db(db["NAME"].removeprefix("test_"), verbosity=0)
+
+
+def run_size(jobs: int, audit: int, requests: int) -> dict[str, tuple[float, float, int]]:
+    print(f"\n== {jobs:,} jobs, {audit:,} audit entries ==", flush=True)
+    started = time.monotonic()
+    load_jobs(jobs)
+    loaded = time.monotonic() - started
+    print(f"loaded {jobs:,} jobs, {round(jobs * FAILED):,} DLQ entries and {jobs:,} events in {loaded:.1f} s")
+    started = time.monotonic()
+    load_audit(audit)
+    print(f"loaded {audit:,} audit entries in {time.monotonic() - started:.1f} s", flush=True)
+    figures = measure_pages(requests)
+    table(
+        f"{jobs:,} jobs: server time over {requests} requests",
+        ["page / endpoint", "p50 ms", "p95 ms", "queries"],
+        [[name, f"{p50:.1f}", f"{p95:.1f}", queries] for name, (p50, p95, queries) in figures.items()],
+    )
+    measure_audit_verify()
+    return figures
+
+
+def load_jobs(count: int) -> None:
+    """Empty the job tables, then fill them in a few set-based statements."""
+    from django.db import connection
+
+    succeeded = round(count * SUCCEEDED)
+    failed = succeeded + round(count * FAILED)
+    canceled = failed + round(count * CANCELED)
+    waiting = count - round((count - canceled) * WAITING_SHARE)
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE jobs_job, jobs_dlqentry, jobs_event, jobs_auditentry, jobs_tally RESTART IDENTITY")
+        cursor.execute("UPDATE jobs_auditchainhead SET last_hash = %s", ["0" * 64])
+        cursor.execute(
+            """
+            INSERT INTO jobs_job (id, job_key, entrypoint, params, priority, status, attempts, max_attempts,
+                last_error, status_reason, issue_id, approval_expires_at, approved_by, created_at, updated_at,
+                started_at, completed_at, next_attempt_at, worker, submitted_by, imported_by)
+            SELECT gen_random_uuid(), 'scale-' || g,
+                (ARRAY['demo.noop', 'demo.sleep', 'reports.build', 'mail.send'])[1 + g %% 4],
+                jsonb_build_object('n', g, 'region', (ARRAY['eu', 'us', 'ap'])[1 + g %% 3]),
+                g %% 4, s.status, CASE WHEN s.status = 'failed' THEN 3 ELSE 1 END, 3,
+                CASE WHEN s.status = 'failed' THEN 'ValueError: row ' || g || ' failed' ELSE '' END, '',
+                CASE WHEN s.status = 'waiting_approval' THEN 'acme/ops#' || g ELSE '' END,
+                CASE WHEN s.status = 'waiting_approval' THEN now() + (g %% 48) * interval '1 hour' END, '',
+                t.at, t.at, t.at, CASE WHEN s.final THEN t.at + interval '1.2 s' END, t.at, '', 'scale', ''
+            FROM generate_series(1, %(count)s) AS g,
+                LATERAL (SELECT now() - (%(count)s - g) * (interval '7 days' / %(count)s) AS at) AS t,
+                LATERAL (SELECT CASE WHEN g <= %(succeeded)s THEN 'succeeded' WHEN g <= %(failed)s THEN 'failed'
+                    WHEN g <= %(canceled)s THEN 'canceled' WHEN g <= %(waiting)s THEN 'queued'
+                    ELSE 'waiting_approval' END AS status, g <= %(canceled)s AS final) AS s
+            """,
+            {"count": count, "succeeded": succeeded, "failed": failed, "canceled": canceled, "waiting": waiting},
+        )
+        cursor.execute(
+            """
+            INSERT INTO jobs_dlqentry (job_id, reason, attempts, last_error, fingerprint, added_at)
+            SELECT id, 'max_attempts', attempts, last_error, substr(md5(entrypoint), 1, 16), completed_at
+            FROM jobs_job WHERE status = 'failed'
+            """
+        )
+        cursor.execute(
+            """
+            INSERT INTO jobs_event (type, job_id, data, created_at)
+            SELECT 'job:' || status, id, '{}', coalesce(completed_at, created_at) FROM jobs_job
+            """
+        )
+        cursor.execute("ANALYZE jobs_job; ANALYZE jobs_dlqentry; ANALYZE jobs_event")
+
+
+def load_audit(count: int) -> None:
+    """``count`` entries spread over the trail's chains, each linked to the one before (COPY)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from jobs.models import AuditEntry
+    from jobs.services.audit import AUDIT_CHAINS, GENESIS_HASH, entry_digest
+
+    heads = dict.fromkeys(range(1, AUDIT_CHAINS + 1), GENESIS_HASH)
+    now = timezone.now()
+    rows = io.StringIO()
+    for n in range(count):
+        chain = 1 + n % AUDIT_CHAINS
+        entry = AuditEntry(
+            created_at=now,
+            actor="scale",
+            source="system",
+            action="job.submit",
+            object_type="job",
+            object_ids=[f"scale-{n}"],
+            chain=chain,
+            prev_hash=heads[chain],
+        )
+        entry.hash = heads[chain] = entry_digest(entry)
+        rows.write(
+            f"{now.isoformat()}\tscale\tsystem\tjob.submit\tok\tjob\t"
+            f'["scale-{n}"]\t\t\\N\t\\N\t\t\t{chain}\t{entry.prev_hash}\t{entry.hash}\n'
+        )
+    columns = (
+        "created_at, actor, source, action, outcome, object_type, object_ids, reason, before, after, ip, "
+        "user_agent, chain, prev_hash, hash"
+    )
+    with connection.cursor() as cursor:
+        with cursor.copy(f"COPY jobs_auditentry ({columns}) FROM STDIN") as copy:
+            copy.write(rows.getvalue())
+        for chain, last_hash in heads.items():
+            cursor.execute("UPDATE jobs_auditchainhead SET last_hash = %s WHERE id = %s", [last_hash, chain])
+        cursor.execute("ANALYZE jobs_auditentry")
+
+
+def pages() -> dict[str, tuple[str, dict[str, str]]]:
+    """Name -> (path, extra headers) of every read a console user or an API client makes."""
+    from jobs.models import Job
+
+    job = Job.objects.filter(status="failed").only("id").first()
+    refresh = {"HTTP_HX_REQUEST": "true"}
+    return {
+        "dashboard /": ("/", {}),
+        "dashboard / (5 s refresh)": ("/", refresh),
+        "/jobs/": ("/jobs/", {}),
+        "/jobs/?status=queued": ("/jobs/?status=queued", {}),
+        "/jobs/<id>/": (f"/jobs/{job.id}/", {}),
+        "/dlq/": ("/dlq/", {}),
+        "/backpressure/": ("/backpressure/", {}),
+        "/approvals/": ("/approvals/", {}),
+        "/workers/": ("/workers/", {}),
+        "/events/": ("/events/", {}),
+        "/emergency/": ("/emergency/", {}),
+        "/audit/": ("/audit/", {}),
+        "/config/": ("/config/", {}),
+        "GET /api/health": ("/api/health", {}),
+        "GET /api/queue/stats": ("/api/queue/stats", {}),
+        "GET /api/store/stats": ("/api/store/stats", {}),
+        "GET /api/workers": ("/api/workers", {}),
+        "GET /api/config": ("/api/config", {}),
+        "GET /api/jobs": ("/api/jobs", {}),
+        "GET /api/jobs?status=failed": ("/api/jobs?status=failed", {}),
+        "GET /api/jobs/{id}": (f"/api/jobs/{job.id}", {}),
+        "GET /api/dlq": ("/api/dlq", {}),
+        "GET /api/approvals": ("/api/approvals", {}),
+        "GET /api/events": ("/api/events", {}),
+        "GET /api/audit": ("/api/audit", {}),
+        "GET /metrics": ("/metrics", {}),
+    }
+
+
+def measure_pages(requests: int) -> dict[str, tuple[float, float, int]]:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from jobs.roles import ensure_roles
+    from jobs.services.audit import Actor
+    from jobs.services.tokens import token_create
+
+    ensure_roles()
+    admin, _ = get_user_model().objects.get_or_create(username="scale-admin")
+    admin.groups.set(admin.groups.model.objects.filter(name="admin"))
+    _, secret = token_create(actor=Actor.system(), user=admin, name="scale")
+    browser = Client()
+    browser.force_login(admin)
+    api = Client(headers={"Authorization": f"Bearer {secret}"})
+    figures = {}
+    for name, (path, headers) in pages().items():
+        client = api if path.startswith(("/api/", "/metrics")) else browser
+        times, queries = [], 0
+        for n in range(requests + 1):  # the first one warms caches and is not counted
+            with CaptureQueriesContext(connection) as captured:
+                started = time.perf_counter()
+                response = client.get(path, **headers)
+                elapsed = (time.perf_counter() - started) * 1000
+            if response.status_code != 200:
+                raise SystemExit(f"{path} answered {response.status_code}: {response.content[:300]!r}")
+            if n:
+                times.append(elapsed)
+                queries = len(captured)
+        figures[name] = (percentile(times, 50), percentile(times, 95), queries)
+    return figures
+
+
+def measure_audit_verify() -> None:
+    """Verify the whole trail once (setting the checkpoint), append 1,000 entries, verify again."""
+    from django.db import transaction
+
+    from jobs.services.audit import Actor, audit_record, audit_verify, audit_verify_since_checkpoint
+
+    started = time.monotonic()
+    full = audit_verify()
+    full_seconds = time.monotonic() - started
+    actor = Actor.system("scale")
+    for n in range(1000):
+        with transaction.atomic():
+            audit_record(actor, action="job.submit", object_type="job", object_ids=[f"new-{n}"])
+    started = time.monotonic()
+    incremental = audit_verify_since_checkpoint()
+    incremental_seconds = time.monotonic() - started
+    assert full.ok and incremental.ok, (full, incremental)
+    table(
+        "audit verification",
+        ["verification", "entries checked", "seconds"],
+        [
+            ["full (sets the checkpoint)", full.checked, f"{full_seconds:.2f}"],
+            ["incremental, after 1,000 new entries", incremental.checked, f"{incremental_seconds:.3f}"],
+        ],
+    )
+
+
+def compare(results: dict[int, dict[str, tuple[float, float, int]]]) -> None:
+    small, large = min(results), max(results)
+    rows = []
+    for name, (_, p95_large, queries) in results[large].items():
+        p95_small = results[small][name][1]
+        rows.append([name, f"{p95_small:.1f}", f"{p95_large:.1f}", f"{p95_large / p95_small:.2f}", queries])
+    table(
+        f"p95 at {large:,} jobs next to {small:,}",
+        ["page / endpoint", f"p95 ms at {small:,}", f"p95 ms at {large:,}", "ratio", f"queries at {large:,}"],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
