@@ -54,6 +54,7 @@ VALID: dict[str, dict[str, Any]] = {
     "dlq.clear": {"reason": "triaged", "confirm": "clear the dlq"},
     "dlq.discard": {"reason": "poisoned input, will not retry"},
     "dlq.clean_expired": {},
+    "audit.verify": {},
     "worker.disable": {"reason": "maintenance", "confirm": "disable job system"},
     "worker.enable": {"reason": "maintenance over"},
     "emergency.force_fail_running": {"reason": "incident", "confirm": "force fail running"},

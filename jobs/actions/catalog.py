@@ -244,6 +244,18 @@ ACTIONS: dict[str, Action] = {
             cli="dlq discard",
         ),
         Action(
+            name="audit.verify",
+            title="Verify the whole audit trail",
+            runbook="Audit trail: verify the hash chains",
+            permission="jobs.view_audit",
+            object_type="audit",
+            input=inputs.NoInput,
+            perform=effects.audit_verify_all,
+            console=ConsoleDoor("audit/verify-all", "audit-verify-all", "jobs:audit-list"),
+            api="POST /api/audit/verify",
+            cli="audit verify-all",
+        ),
+        Action(
             name="dlq.clean_expired",
             title="Remove expired DLQ entries",
             runbook="DLQ: clean expired entries (`queue.cleanExpiredDLQ`)",

@@ -130,6 +130,12 @@ def dlq_retry_all(actor: Actor, data: inputs.OptionalReason, fingerprint: str | 
     return Outcome({"operation": operation_to_dict(operation)}, message, 202)
 
 
+def audit_verify_all(actor: Actor, data: inputs.NoInput, target: None) -> Outcome:
+    operation = operations.audit_verify_start(actor=actor)
+    message = f"verifying the whole audit trail in the background: operation {operation.id}"
+    return Outcome({"operation": operation_to_dict(operation)}, message, 202)
+
+
 def dlq_clear(actor: Actor, data: inputs.Confirmed, target: None) -> Outcome:
     result = dlq.dlq_clear(actor=actor, reason=data.reason)
     return Outcome(result, f"removed {result['removed']} DLQ entries; export written to {result['export']}")

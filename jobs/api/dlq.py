@@ -35,7 +35,7 @@ def dlq_list(request: HttpRequest, query: Query[DlqListQuery]):
     return {
         "items": [dlq_entry_to_dict(entry) for entry in page.items],
         "nextCursor": page.next_cursor,
-        "count": entries.count(),
+        "count": selectors.dlq_count(reason=query.reason),
     }
 
 

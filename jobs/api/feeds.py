@@ -8,8 +8,17 @@ from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router
 
 from jobs import selectors
-from jobs.api.common import actor, page_of, require_perm
-from jobs.api.schemas import AuditListQuery, AuditPageOut, AuditQuery, EventListQuery, EventPageOut, ItemsOut, errors
+from jobs.api.common import action_route, actor, answer, page_of, require_perm
+from jobs.api.schemas import (
+    AuditListQuery,
+    AuditPageOut,
+    AuditQuery,
+    EventListQuery,
+    EventPageOut,
+    ItemsOut,
+    OperationStartedOut,
+    errors,
+)
 from jobs.representations import audit_entry_to_dict, event_to_dict, job_to_dict
 from jobs.services.audit import authorize
 from jobs.services.audit_export import audit_csv_rows
@@ -71,3 +80,9 @@ def audit_export(request: HttpRequest, query: Query[AuditQuery]):
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")  # noqa: DTZ005 - only names the file
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
     return response
+
+
+@action_route(router, "audit.verify", response={202: OperationStartedOut}, codes=())
+def audit_verify_all(request: HttpRequest):
+    """Verify every chain of the trail from its first entry, in the background: 202 with the operation."""
+    return answer(request, "audit.verify")

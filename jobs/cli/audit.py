@@ -7,9 +7,9 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from jobs import selectors
-from jobs.cli.base import Session, add_read, checked_limit, limit_option
+from jobs.cli.base import Session, add_action, add_read, checked_limit, follow_operation, limit_option
 from jobs.representations import audit_entry_to_dict
-from jobs.services.audit import audit_verify
+from jobs.services.audit import audit_verify_since_checkpoint
 from jobs.services.audit_export import audit_csv_rows
 
 
@@ -20,7 +20,8 @@ def register(sub) -> None:
     au.add_argument("--actor")
     au.add_argument("--action", dest="audit_action")
     limit_option(au, 50)
-    add_read(ausub, "verify", verify, "check the hash chain; reports the first broken link")
+    add_read(ausub, "verify", verify, "check what the chains gained since the last verification")
+    add_action(ausub, "audit.verify").set_defaults(run=verify_all)
     au = add_read(ausub, "export", export, "CSV of the whole trail")
     au.add_argument("path", help="file to write, or - for standard output")
 
@@ -31,10 +32,20 @@ def audit_list(session: Session, options: dict) -> None:
 
 
 def verify(session: Session, options: dict) -> None:
-    report = audit_verify()
+    report = audit_verify_since_checkpoint()
     if not report.ok:
         raise CommandError(f"audit chain broken at entry {report.broken_at}: {report.problem}")
-    session.say(f"audit chain intact: {report.checked} entries verified")
+    session.say(f"audit chain intact: {report.checked} entries verified since the last verification")
+
+
+def verify_all(session: Session, options: dict) -> None:
+    """The console's full verification: the same background operation, followed here until it ends."""
+    outcome = session.perform("audit.verify", {}, None)
+    session.say(outcome.message)
+    result = follow_operation(outcome.operation_id, "audit verification").result
+    if not result["ok"]:
+        raise CommandError(f"audit chain broken at entry {result['brokenAt']}: {result['problem']}")
+    session.say(f"audit chain intact: all {result['checked']} entries verified")
 
 
 def export(session: Session, options: dict) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,9 +19,12 @@ from typing import Any, get_args
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.serializers.json import DjangoJSONEncoder
 
+from jobs import selectors
 from jobs.actions.catalog import ACTIONS, Action, Outcome
 from jobs.actions.perform import Received, perform
+from jobs.models import BackgroundOperation
 from jobs.services.audit import Actor
+from jobs.services.operations import operation_run
 
 
 @dataclass
@@ -141,3 +145,25 @@ def checked_limit(limit: int) -> int:
     if not 1 <= limit <= 10_000:
         raise CommandError("--limit: must be from 1 to 10000")
     return limit
+
+
+# How long the shell follows an operation that a worker took over, at most.
+FOLLOW_SECONDS = 3600
+
+
+def follow_operation(operation_id, what: str) -> BackgroundOperation:
+    """Follow a background operation to its end; a DONE one is returned, else CommandError.
+
+    The shell runs it itself when no worker has taken it yet (an operation runs
+    once, whoever claims it first), so it also works with no worker running.
+    """
+    operation = operation_run(operation_id)
+    deadline = time.monotonic() + FOLLOW_SECONDS
+    while operation.state in (BackgroundOperation.State.PENDING, BackgroundOperation.State.RUNNING):
+        if time.monotonic() > deadline:
+            raise CommandError(f"operation {operation.id} still {operation.state}; follow it in the console")
+        time.sleep(1)
+        operation = selectors.operation(operation.id)
+    if operation.state != BackgroundOperation.State.DONE:
+        raise CommandError(f"{what} {operation.state}: {operation.error}")
+    return operation

@@ -9,6 +9,7 @@ from __future__ import annotations
 from jobs.selectors.lists import (
     DlqGroup,
     audit_entries,
+    dlq_count,
     dlq_entries,
     dlq_groups,
     events,
@@ -47,6 +48,7 @@ __all__ = [
     "HealthIssue",
     "alive_cutoff",
     "audit_entries",
+    "dlq_count",
     "dlq_entries",
     "dlq_entry_of",
     "dlq_groups",

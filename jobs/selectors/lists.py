@@ -19,6 +19,7 @@ from jobs.models import (
     Priority,
     Status,
 )
+from jobs.selectors.stats import tallies
 from jobs.services.errors import InvalidInput
 
 
@@ -101,6 +102,13 @@ def dlq_entries(*, reason: str | None = None, fingerprint: str | None = None):
     if fingerprint:
         entries = entries.filter(fingerprint=fingerprint)
     return entries
+
+
+def dlq_count(*, reason: str | None = None, fingerprint: str | None = None) -> int:
+    """How many entries match; the whole DLQ is counted from the running tally, not by a scan."""
+    if not reason and not fingerprint:
+        return tallies().get("dlq", 0)
+    return dlq_entries(reason=reason, fingerprint=fingerprint).count()
 
 
 class DlqGroup(TypedDict):

@@ -1,8 +1,10 @@
-"""Long actions run by a worker with progress: retry all (or one group of) DLQ entries."""
+"""Long actions run by a worker with progress: retry all (or one group of) DLQ entries, verify the audit trail."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -10,8 +12,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs.engine.wakeups import publish_operation
-from jobs.models import BackgroundOperation, DLQEntry
-from jobs.services.audit import Actor, authorize
+from jobs.models import AuditEntry, BackgroundOperation, DLQEntry
+from jobs.services.audit import Actor, audit_record, audit_verify, authorize
 from jobs.services.dlq import dlq_retry_entries
 from jobs.services.errors import Backpressure, NotFound
 
@@ -35,22 +37,40 @@ def dlq_retry_all_start(
     """
     action = "dlq.retry_group" if fingerprint else "dlq.retry_all"
     with transaction.atomic():
-        operation = BackgroundOperation.objects.create(
-            kind=action,
+        return _start(
+            actor,
+            action,
             total=_entries(fingerprint).count(),
-            params={
-                "reason": reason,
-                "fingerprint": fingerprint,
-                "actor": actor.name,
-                "userId": actor.user.pk if actor.user is not None else None,
-                "source": actor.source,
-                "ip": actor.ip,
-                "userAgent": actor.user_agent,
-            },
-            requested_by=actor.name,
+            params={"reason": reason, "fingerprint": fingerprint},
+            background=background,
         )
-        if background:
-            transaction.on_commit(lambda: publish_operation(operation.id))
+
+
+def audit_verify_start(*, actor: Actor, background: bool = True) -> BackgroundOperation:
+    """Start verifying the whole audit trail, every chain from its first entry, in the background."""
+    with transaction.atomic():
+        operation = _start(actor, "audit.verify", total=AuditEntry.objects.count(), params={}, background=background)
+        audit_record(actor, action="audit.verify", object_type="audit", object_ids=[operation.id])
+    return operation
+
+
+def _start(actor: Actor, kind: str, *, total: int, params: dict, background: bool) -> BackgroundOperation:
+    """Record the operation, with who asked, and hand it to a worker once the transaction commits."""
+    operation = BackgroundOperation.objects.create(
+        kind=kind,
+        total=total,
+        params={
+            **params,
+            "actor": actor.name,
+            "userId": actor.user.pk if actor.user is not None else None,
+            "source": actor.source,
+            "ip": actor.ip,
+            "userAgent": actor.user_agent,
+        },
+        requested_by=actor.name,
+    )
+    if background:
+        transaction.on_commit(lambda: publish_operation(operation.id))
     return operation
 
 
@@ -79,6 +99,7 @@ def _retry_entries_present_at_start(operation: BackgroundOperation, actor: Actor
     params = operation.params
     entries = _entries(params.get("fingerprint")).filter(added_at__lte=operation.created_at)
     retried, after = 0, None
+    BackgroundOperation.objects.filter(id=operation.id).update(result={"retried": 0})
     while batch := list(
         (entries.filter(_after(after)) if after else entries).values_list("added_at", "job_id")[:BATCH_SIZE]
     ):
@@ -95,6 +116,39 @@ def _retry_entries_present_at_start(operation: BackgroundOperation, actor: Actor
         )
 
 
+def _verify_whole_trail(operation: BackgroundOperation, actor: Actor) -> None:
+    """Walk every chain from its start; the result says whether the trail holds, and where not."""
+
+    def progress(checked: int) -> None:
+        BackgroundOperation.objects.filter(id=operation.id).update(
+            done=min(checked, operation.total), updated_at=timezone.now()
+        )
+
+    report = audit_verify(progress=progress)
+    BackgroundOperation.objects.filter(id=operation.id).update(
+        done=report.checked,
+        total=max(operation.total, report.checked),
+        result={"ok": report.ok, "checked": report.checked, "brokenAt": report.broken_at, "problem": report.problem},
+        updated_at=timezone.now(),
+    )
+
+
+@dataclass(frozen=True)
+class OperationKind:
+    """What a kind of operation needs: the permission its requester must still hold, and its work."""
+
+    permission: str
+    object_type: str
+    run: Callable[[BackgroundOperation, Actor], None]
+
+
+KINDS = {
+    "dlq.retry_all": OperationKind("jobs.retry_job", "dlq", _retry_entries_present_at_start),
+    "dlq.retry_group": OperationKind("jobs.retry_job", "dlq", _retry_entries_present_at_start),
+    "audit.verify": OperationKind("jobs.view_audit", "audit", _verify_whole_trail),
+}
+
+
 def _after(key: tuple) -> Q:
     added_at, job_id = key
     return Q(added_at__gt=added_at) | Q(added_at=added_at, job_id__gt=job_id)
@@ -103,19 +157,19 @@ def _after(key: tuple) -> Q:
 def operation_run(operation_id, *, actor: Actor | None = None) -> BackgroundOperation:
     """Run a pending operation to the end, batch by batch. Safe to call twice."""
     claimed = BackgroundOperation.objects.filter(id=operation_id, state=BackgroundOperation.State.PENDING).update(
-        state=BackgroundOperation.State.RUNNING, result={"retried": 0}, updated_at=timezone.now()
+        state=BackgroundOperation.State.RUNNING, updated_at=timezone.now()
     )
     operation = BackgroundOperation.objects.filter(id=operation_id).first()
     if operation is None:
         raise NotFound(f"operation {operation_id} not found")
     if not claimed:
         return operation
-    params = operation.params
-    actor = actor or _requester(params)
+    kind = KINDS[operation.kind]
+    actor = actor or _requester(operation.params)
     try:
         # A worker may run it long after it was asked for: the requester must still hold the role.
-        authorize(actor, "jobs.retry_job", action=operation.kind, object_type="dlq")
-        _retry_entries_present_at_start(operation, actor)
+        authorize(actor, kind.permission, action=operation.kind, object_type=kind.object_type)
+        kind.run(operation, actor)
         state, error = BackgroundOperation.State.DONE, ""
     except PermissionDenied as exc:
         state, error = BackgroundOperation.State.FAILED, f"refused: {exc}"

@@ -38,7 +38,7 @@ def dlq_list(request: HtmxHttpRequest) -> HttpResponse:
             limit=parse_limit(request.GET.get("limit")),
             fields=("added_at", "job"),
         ),
-        "count": entries.count(),
+        "count": selectors.dlq_count(fingerprint=fingerprint),
         "cfg": config_get(),
         "clear_phrase": DLQ_CLEAR_CONFIRMATION,
         "first_page": not request.GET.get("cursor"),
