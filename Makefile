@@ -7,7 +7,7 @@ PYTHON := $(shell ./scripts/find-python)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/jobsconsole
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint format bench clean install install-dev
+.PHONY: run test lint format bench bench-scale clean install install-dev
 
 $(VENV)/.runtime: requirements.txt
 	@test -n "$(PYTHON)" || { ./scripts/find-python; exit 1; }
@@ -46,6 +46,10 @@ format: $(VENV)/.dev
 bench: $(VENV)/.dev
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) benchmarks/run.py
+
+## bench-scale: every page and endpoint at 10,000 and 1,000,000 jobs (benchmarks/scale.py)
+bench-scale: $(VENV)/.dev
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) benchmarks/scale.py
 
 clean:
 	rm -rf var .pytest_cache

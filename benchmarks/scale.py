@@ -4,8 +4,8 @@
 
 Creates a throwaway database (<name>_scale) next to DATABASE_URL's. For each size
 (``--sizes``, default 10,000 and 1,000,000 jobs) it empties the tables, loads that
-many jobs (86 % succeeded, 10 % failed with a DLQ entry each, 3.9 % canceled, the
-rest queued or waiting for approval), one event per job and as many audit entries
+many jobs (800 queued and 200 waiting for approval at every size; of the rest 86 %
+succeeded, 10 % failed with a DLQ entry each, 4 % canceled), one event per job and as many audit entries
 (``--audit``, hash-chained like the real trail), then asks every page and endpoint
 ``--requests`` times (default 20) in this process through Django's test client,
 logged in as an admin or with an admin's token, and prints p50 / p95 and the
@@ -30,9 +30,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness import percentile, table  # noqa: E402
 
-# Shares of the loaded jobs by status; the rest are queued or waiting for approval.
+# Shares of the finished jobs by status. The live ones (queued, waiting for approval)
+# are as many at every size, so that the pages that list them show as many rows.
 SUCCEEDED, FAILED, CANCELED = 0.86, 0.10, 0.039
-WAITING_SHARE = 0.2  # of the live remainder
+QUEUED, WAITING = 800, 200
 
 
 def main() -> int:
@@ -83,7 +84,10 @@ def run_size(jobs: int, audit: int, requests: int) -> dict[str, tuple[float, flo
     started = time.monotonic()
     load_jobs(jobs)
     loaded = time.monotonic() - started
-    print(f"loaded {jobs:,} jobs, {round(jobs * FAILED):,} DLQ entries and {jobs:,} events in {loaded:.1f} s")
+    from jobs.models import DLQEntry
+
+    dlq = DLQEntry.objects.count()
+    print(f"loaded {jobs:,} jobs, {dlq:,} DLQ entries and {jobs:,} events in {loaded:.1f} s")
     started = time.monotonic()
     load_audit(audit)
     print(f"loaded {audit:,} audit entries in {time.monotonic() - started:.1f} s", flush=True)
@@ -101,10 +105,12 @@ def load_jobs(count: int) -> None:
     """Empty the job tables, then fill them in a few set-based statements."""
     from django.db import connection
 
-    succeeded = round(count * SUCCEEDED)
-    failed = succeeded + round(count * FAILED)
-    canceled = failed + round(count * CANCELED)
-    waiting = count - round((count - canceled) * WAITING_SHARE)
+    live = min(QUEUED + WAITING, count // 10)
+    finished = count - live
+    succeeded = round(finished * SUCCEEDED / (SUCCEEDED + FAILED + CANCELED))
+    failed = succeeded + round(finished * FAILED / (SUCCEEDED + FAILED + CANCELED))
+    canceled = finished
+    waiting = canceled + round(live * QUEUED / (QUEUED + WAITING))
     with connection.cursor() as cursor:
         cursor.execute("TRUNCATE jobs_job, jobs_dlqentry, jobs_event, jobs_auditentry, jobs_tally RESTART IDENTITY")
         cursor.execute("UPDATE jobs_auditchainhead SET last_hash = %s", ["0" * 64])
@@ -245,6 +251,7 @@ def measure_pages(requests: int) -> dict[str, tuple[float, float, int]]:
         client = api if path.startswith(("/api/", "/metrics")) else browser
         times, queries = [], 0
         for n in range(requests + 1):  # the first one warms caches and is not counted
+            connection.queries_log.clear()  # a full log (9000 queries) would count none
             with CaptureQueriesContext(connection) as captured:
                 started = time.perf_counter()
                 response = client.get(path, **headers)

@@ -62,3 +62,47 @@ def test_it_pages_the_jobs_without_counting_the_table(client, users, many_jobs, 
     assert second.status_code == 200
     assert not [q for q in captured.captured_queries if "COUNT(" in q["sql"] and "jobs_job" in q["sql"]]
     assert {job.id for job in first.context["page"].items}.isdisjoint(job.id for job in second.context["page"].items)
+
+
+COUNTING_PAGES = ["jobs:dashboard", "jobs:backpressure", "jobs:emergency", "jobs:approval-list", "jobs:dlq-list"]
+
+
+@pytest.mark.parametrize("name", COUNTING_PAGES)
+def test_pages_that_show_counts_read_them_without_counting_the_job_or_dlq_table(
+    client, users, many_jobs, django_assert_max_num_queries, name
+):
+    login(client, users["admin"])
+    with django_assert_max_num_queries(13) as captured:
+        assert client.get(reverse(name)).status_code == 200
+    scans = [
+        q["sql"]
+        for q in captured.captured_queries
+        if "COUNT(" in q["sql"].upper()
+        and ('FROM "jobs_job"' in q["sql"] or 'FROM "jobs_dlqentry"' in q["sql"])
+        and "WHERE" not in q["sql"]
+    ]
+    assert not scans, scans
+
+
+def test_api_health_and_stats_read_counts_without_counting_the_job_table(
+    users, many_jobs, django_assert_max_num_queries
+):
+    from tests.support.api import Api
+
+    api = Api(users["viewer"])
+    for path in ("/api/health", "/api/queue/stats", "/api/store/stats", "/metrics"):
+        with django_assert_max_num_queries(10) as captured:
+            assert api.get(path).status_code == 200
+        assert not [q for q in captured.captured_queries if 'FROM "jobs_job"' in q["sql"]], path
+        assert not [q for q in captured.captured_queries if 'FROM "jobs_event"' in q["sql"]], path
+
+
+def test_the_audit_verification_since_the_checkpoint_takes_a_few_queries(
+    client, users, many_jobs, django_assert_max_num_queries
+):
+    login(client, users["auditor"])
+    client.get(reverse("jobs:audit-verify"))  # the first one walks everything and checkpoints it
+    with django_assert_max_num_queries(10):
+        response = client.get(reverse("jobs:audit-verify"), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert 'data-chain="ok"' in response.text

@@ -19,6 +19,7 @@ from django.contrib.auth.models import AbstractUser, AnonymousUser
 from django.core.exceptions import PermissionDenied
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from jobs.db import dumps, execute_prepared, row_of
@@ -257,9 +258,8 @@ def audit_verify(*, progress: Callable[[int], None] | None = None) -> ChainRepor
 
     ``progress`` is told the entries checked so far, every few thousand.
     """
-    heads = dict(AuditChainHead.objects.values_list("pk", "last_hash"))
-    chains = set(AuditEntry.objects.values_list("chain", flat=True).distinct()) | set(heads)
-    return _verify_chains(sorted(chains), {}, progress)
+    chains = set(AuditEntry.objects.order_by().values_list("chain", flat=True).distinct())
+    return _verify_chains(chains, {}, progress)
 
 
 def audit_verify_since_checkpoint() -> ChainReport:
@@ -269,80 +269,101 @@ def audit_verify_since_checkpoint() -> ChainReport:
     the trail. An entry altered before a checkpoint is caught by the next full
     verification (``audit_verify``), not by this one.
     """
-    heads = list(AuditChainHead.objects.values_list("pk", flat=True))
     checkpoints = {cp.chain: cp for cp in AuditCheckpoint.objects.all()}
-    if checkpoints and set(heads) <= set(checkpoints):
-        newer = AuditEntry.objects.filter(id__gt=min(cp.entry_id for cp in checkpoints.values()))
-        strays = set(newer.exclude(chain__in=heads).values_list("chain", flat=True).distinct())
-    else:  # a chain never verified: find every chain, as a full verification does
-        strays = set(AuditEntry.objects.values_list("chain", flat=True).distinct())
-    return _verify_chains(sorted(set(heads) | strays), checkpoints, None)
+    # Entries of a chain that has lost its head (removed): those since the oldest checkpoint.
+    floor = min((cp.entry_id for cp in checkpoints.values()), default=0)
+    newer = AuditEntry.objects.filter(id__gt=floor).exclude(chain__in=AuditChainHead.objects.values("pk"))
+    strays = set(newer.order_by().values_list("chain", flat=True).distinct())
+    return _verify_chains(strays, checkpoints, None)
 
 
 # Entries between two progress reports of a full verification.
 PROGRESS_EVERY = 5000
 
 
+class _ChainWalk:
+    """One chain followed entry by entry, from its checkpoint (which must come first) or its start."""
+
+    def __init__(self, chain: int, checkpoint: AuditCheckpoint | None) -> None:
+        self.chain = chain
+        self.checkpoint = checkpoint
+        self.prev, self.last_id, self.checked = GENESIS_HASH, 0, 0
+
+    def step(self, entry: AuditEntry) -> str:
+        """The problem with ``entry``, or "" when it links to the one before it."""
+        if self.checkpoint is not None and not self.last_id:
+            return self._anchor(entry)
+        if entry.prev_hash != self.prev:
+            return "prev_hash does not match the entry before it"
+        if entry_digest(entry) != entry.hash:
+            return "content does not match its hash (altered)"
+        self.prev, self.last_id = entry.hash, entry.id
+        self.checked += 1
+        return ""
+
+    def _anchor(self, entry: AuditEntry) -> str:
+        checkpoint = self.checkpoint
+        assert checkpoint is not None
+        if entry.id != checkpoint.entry_id or entry.hash != checkpoint.hash or entry_digest(entry) != entry.hash:
+            return "the entry verified last time was removed or altered"
+        self.prev, self.last_id = entry.hash, entry.id
+        return ""
+
+    def finish(self, head_hash: str | None) -> ChainReport:
+        if self.checkpoint is not None and not self.last_id:
+            return ChainReport(0, self.checkpoint.entry_id, "the entry verified last time was removed or altered")
+        if head_hash is None and self.last_id:
+            return ChainReport(0, self.last_id, f"chain {self.chain} has no head (removed)")
+        if head_hash is not None and head_hash != self.prev:
+            return ChainReport(0, self.last_id, "entries after this one were removed (chain head differs)")
+        return ChainReport(0)
+
+    @property
+    def reached(self) -> AuditCheckpoint | None:
+        """The checkpoint to keep: None for an empty chain, or one that did not move."""
+        if not self.last_id or (self.checkpoint is not None and self.checkpoint.entry_id == self.last_id):
+            return None
+        return AuditCheckpoint(chain=self.chain, entry_id=self.last_id, hash=self.prev, verified_at=timezone.now())
+
+
 def _verify_chains(
-    chains: list[int], checkpoints: dict[int, AuditCheckpoint], progress: Callable[[int], None] | None
+    headless: set[int], checkpoints: dict[int, AuditCheckpoint], progress: Callable[[int], None] | None
 ) -> ChainReport:
-    checked, reached = 0, []
-    for chain in chains:
+    """Walk every chain that has a head, and ``headless`` ones, from their checkpoints; checkpoint them if all hold.
 
-        def report_progress(n: int, before: int = checked) -> None:
-            if progress is not None:
-                progress(before + n)
-
-        report, last = _verify_chain(chain, checkpoints.get(chain), report_progress)
-        checked += report.checked
+    One query for the entries, in the same snapshot as the heads: an entry
+    appended meanwhile is not taken for a removal.
+    """
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        heads = dict(AuditChainHead.objects.values_list("pk", "last_hash"))
+        walks = {
+            chain: _ChainWalk(chain, checkpoints.get(chain))
+            for chain in sorted(set(heads) | headless | set(checkpoints))
+        }
+        start = Q(pk__in=[])
+        for chain, walk in walks.items():
+            start |= Q(chain=chain, id__gte=walk.checkpoint.entry_id) if walk.checkpoint else Q(chain=chain)
+        checked = 0
+        for entry in AuditEntry.objects.filter(start).order_by("chain", "id").iterator(chunk_size=2000):
+            walk = walks[entry.chain]
+            if problem := walk.step(entry):
+                return ChainReport(checked, entry.id, problem)
+            checked += 1
+            if progress is not None and checked % PROGRESS_EVERY == 0:
+                progress(checked)
+    for walk in walks.values():
+        report = walk.finish(heads.get(walk.chain))
         if not report.ok:
             return ChainReport(checked, report.broken_at, report.problem)
-        reached.append(last)
-    _checkpoint([cp for cp in reached if cp is not None])
-    return ChainReport(checked)
+    _checkpoint([walk.reached for walk in walks.values() if walk.reached is not None])
+    return ChainReport(sum(walk.checked for walk in walks.values()))
 
 
 def _checkpoint(reached: list[AuditCheckpoint]) -> None:
     AuditCheckpoint.objects.bulk_create(
         reached, update_conflicts=True, unique_fields=["chain"], update_fields=["entry_id", "hash", "verified_at"]
     )
-
-
-def _verify_chain(
-    chain: int, checkpoint: AuditCheckpoint | None, progress: Callable[[int], None]
-) -> tuple[ChainReport, AuditCheckpoint | None]:
-    """Check one chain from its checkpoint (or its start) to its head, in one snapshot.
-
-    Returns the report and the checkpoint to keep (None for a chain with no entries).
-    """
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if connection.vendor == "postgresql" and outermost:
-            # The head and the entries read in one snapshot: an entry appended meanwhile is not a "removal".
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        head_hash = AuditChainHead.objects.filter(pk=chain).values_list("last_hash", flat=True).first()
-        entries = AuditEntry.objects.filter(chain=chain).order_by("id")
-        prev, last_id, checked = GENESIS_HASH, 0, 0
-        if checkpoint is not None:
-            anchor = entries.filter(pk=checkpoint.entry_id).first()
-            if anchor is None or anchor.hash != checkpoint.hash or entry_digest(anchor) != anchor.hash:
-                problem = "the entry verified last time was removed or altered"
-                return ChainReport(0, checkpoint.entry_id, problem), None
-            prev, last_id = checkpoint.hash, checkpoint.entry_id
-            entries = entries.filter(id__gt=checkpoint.entry_id)
-        for entry in entries.iterator(chunk_size=2000):
-            if entry.prev_hash != prev:
-                return ChainReport(checked, entry.id, "prev_hash does not match the entry before it"), None
-            if entry_digest(entry) != entry.hash:
-                return ChainReport(checked, entry.id, "content does not match its hash (altered)"), None
-            prev, last_id = entry.hash, entry.id
-            checked += 1
-            if checked % PROGRESS_EVERY == 0:
-                progress(checked)
-    if head_hash is None and last_id:
-        return ChainReport(checked, last_id, f"chain {chain} has no head (removed)"), None
-    if head_hash is not None and head_hash != prev:
-        return ChainReport(checked, last_id, "entries after this one were removed (chain head differs)"), None
-    reached = AuditCheckpoint(chain=chain, entry_id=last_id, hash=prev, verified_at=timezone.now()) if last_id else None
-    return ChainReport(checked), reached
