@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from jobs.models import AuditChainHead, AuditEntry
 from jobs.services.audit import Actor, audit_chains_ensure, audit_record, audit_verify
 from jobs.services.submission import job_submit
+from tests.support.audit import tamper
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,16 +47,6 @@ def test_a_submission_does_not_wait_for_another_transaction_that_is_writing_the_
     assert audit_verify().ok
 
 
-def _tamper(sql: str, params: list) -> None:
-    """As a database superuser would: the append-only trigger off for one statement."""
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE jobs_auditentry DISABLE TRIGGER USER")
-        try:
-            cursor.execute(sql, params)
-        finally:
-            cursor.execute("ALTER TABLE jobs_auditentry ENABLE TRIGGER USER")
-
-
 def _entries_on_several_chains(cli) -> list[AuditEntry]:
     threads = []
 
@@ -85,7 +76,7 @@ def test_verify_catches_the_last_entry_of_any_chain_removed(roles, cli):
     entries = _entries_on_several_chains(cli)
     chain = max({entry.chain for entry in entries} - {entries[0].chain})
     last = AuditEntry.objects.filter(chain=chain).order_by("-id").first()
-    _tamper("DELETE FROM jobs_auditentry WHERE id = %s", [last.id])
+    tamper("DELETE FROM jobs_auditentry WHERE id = %s", [last.id])
 
     report = audit_verify()
     assert not report.ok and "removed" in report.problem
@@ -96,7 +87,7 @@ def test_verify_catches_an_entry_removed_from_the_middle_of_a_chain(roles, cli):
     chain = Counter(entry.chain for entry in entries).most_common(1)[0][0]
     middle = list(AuditEntry.objects.filter(chain=chain).order_by("id"))
     assert len(middle) >= 3
-    _tamper("DELETE FROM jobs_auditentry WHERE id = %s", [middle[1].id])
+    tamper("DELETE FROM jobs_auditentry WHERE id = %s", [middle[1].id])
 
     report = audit_verify()
     assert not report.ok and report.broken_at == middle[2].id

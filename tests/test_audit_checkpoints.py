@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 from django.urls import reverse
 
 from jobs.models import AuditCheckpoint, AuditEntry, BackgroundOperation
 from jobs.services.audit import Actor, audit_chains_ensure, audit_record, audit_verify, audit_verify_since_checkpoint
 from jobs.services.operations import operation_run
 from tests.support.api import Api
+from tests.support.audit import tamper
 from tests.support.console import login
 
 pytestmark = pytest.mark.django_db
@@ -19,16 +20,6 @@ def append(count: int, action: str = "test.entry") -> None:
     for n in range(count):
         with transaction.atomic():
             audit_record(Actor.cli("tests"), action=action, object_ids=[f"obj-{n}"])
-
-
-def tamper(sql: str, params: list) -> None:
-    """As a database superuser would: the append-only trigger off for one statement."""
-    with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE jobs_auditentry DISABLE TRIGGER USER")
-        try:
-            cursor.execute(sql, params)
-        finally:
-            cursor.execute("ALTER TABLE jobs_auditentry ENABLE TRIGGER USER")
 
 
 @pytest.fixture(autouse=True)
