@@ -112,7 +112,10 @@ def load_jobs(count: int) -> None:
     canceled = finished
     waiting = canceled + round(live * QUEUED / (QUEUED + WAITING))
     with connection.cursor() as cursor:
-        cursor.execute("TRUNCATE jobs_job, jobs_dlqentry, jobs_event, jobs_auditentry, jobs_tally RESTART IDENTITY")
+        cursor.execute(
+            "TRUNCATE jobs_job, jobs_dlqentry, jobs_event, jobs_auditentry, jobs_auditcheckpoint, jobs_tally "
+            "RESTART IDENTITY"
+        )
         cursor.execute("UPDATE jobs_auditchainhead SET last_hash = %s", ["0" * 64])
         cursor.execute(
             """
