@@ -335,9 +335,14 @@ def _verify_chains(
     """
     outermost = not connection.in_atomic_block
     with transaction.atomic():
-        if connection.vendor == "postgresql" and outermost:
+        if connection.vendor == "postgresql":
+            # The planner cannot know how few entries follow the checkpoints; its guess
+            # made it JIT-compile the read, which alone took 60 ms of a 1 ms query.
+            statements = ["SET LOCAL jit = off"]
+            if outermost:
+                statements.insert(0, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                cursor.execute("; ".join(statements))
         heads = dict(AuditChainHead.objects.values_list("pk", "last_hash"))
         walks = {
             chain: _ChainWalk(chain, checkpoints.get(chain))
