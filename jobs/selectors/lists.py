@@ -42,6 +42,13 @@ def expiring_jobs(cfg: JobsSettings):
     return waiting_approval_jobs().filter(approval_expires_at__lte=expiry_warning_horizon(cfg))
 
 
+def expiring_named(cfg: JobsSettings, named: int) -> tuple[list[Job], int]:
+    """The first ``named`` expiring jobs and how many expire in all (counted only when there are more)."""
+    expiring = expiring_jobs(cfg)
+    first = list(expiring[:named])
+    return first, expiring.count() if len(first) == named else len(first)
+
+
 def waiting_with_expiry_flag(cfg: JobsSettings):
     """Waiting jobs, each with ``expiring`` computed by the database."""
     soon = Q(approval_expires_at__lte=expiry_warning_horizon(cfg))

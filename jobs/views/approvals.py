@@ -42,8 +42,7 @@ def approval_list(request: HtmxHttpRequest) -> HttpResponse:
     )
     for job in waiting.items:
         job.issue_url = job_issue_url(job.issue_id)
-    expiring = list(selectors.expiring_jobs(cfg)[:EXPIRING_NAMED])
-    expiring_total = selectors.expiring_jobs(cfg).count() if len(expiring) == EXPIRING_NAMED else len(expiring)
+    expiring, expiring_total = selectors.expiring_named(cfg, EXPIRING_NAMED)
     context = {
         "page": waiting,
         "waiting_total": selectors.store_stats()["waiting_approval"],
