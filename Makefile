@@ -7,7 +7,7 @@ PYTHON := $(shell ./scripts/find-python)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/jobsconsole
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test lint format bench bench-scale clean install install-dev
+.PHONY: run test test-example lint format bench bench-scale clean install install-dev
 
 $(VENV)/.runtime: requirements.txt
 	@test -n "$(PYTHON)" || { ./scripts/find-python; exit 1; }
@@ -27,10 +27,17 @@ install-dev: $(VENV)/.dev
 run: $(VENV)/.runtime
 	$(PY) manage.py runconsole
 
-## test: the whole suite on PostgreSQL, Redis, Celery workers and Chromium
+## test: the whole suite on PostgreSQL, Redis, Celery workers and Chromium, then the example project's
 test: $(VENV)/.dev
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
+	$(MAKE) test-example
+
+## test-example: the shop of examples/ with the app, on its own Celery workers (and a fresh pip install)
+test-example: $(VENV)/.dev
+	cd examples/shop && PYTHONPATH=$(CURDIR) \
+		DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(CURDIR)/$(PY) -m pytest $(EXAMPLE_PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

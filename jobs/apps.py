@@ -7,6 +7,7 @@ class JobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from jobs import entrypoints
+        from jobs import conf, entrypoints
 
+        conf.install_defaults()
         entrypoints.load_modules()

@@ -1,14 +1,33 @@
-"""The console's pages, and one URL per runbook action of the catalog (POST-only)."""
+"""Everything the app serves, mounted by a project with ``path("ops/", include("jobs.urls"))``:
+sign-in, the console's pages, one URL per runbook action of the catalog (POST-only),
+the JSON API, /metrics and the GitHub webhook."""
 
 from __future__ import annotations
 
-from django.urls import path
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
 
 from jobs.actions.catalog import ACTIONS
+from jobs.api import api
+from jobs.api.metrics import metrics
+from jobs.github.webhook import webhook
 from jobs.views import approvals, audit, config, dashboard, dlq, emergency, events, job_pages, queue, workers
 from jobs.views.actions import action_view
 
-app_name = "jobs"
+# The console's own sign-in (JOBS_LOGIN_URL may send visitors to the project's instead).
+accounts = [
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="jobs/login.html", next_page="jobs:dashboard"),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(next_page="jobs:login"), name="logout"),
+]
+
+for_machines = [
+    path("metrics", metrics, name="metrics"),
+    path("github/webhook", webhook, name="github-webhook"),
+]
 
 pages = [
     path("", dashboard.dashboard, name="dashboard"),
@@ -39,4 +58,9 @@ actions = [
     if action.console is not None and action.console.generic
 ]
 
-urlpatterns = pages + settings_forms + actions
+# URL names under the "jobs" namespace ("jobs:dashboard"); the API's are under its own
+# ("jobs-api"), since django-ninja reverses its routes by a namespace it is not nested in.
+urlpatterns = [
+    path("api/", api.urls),
+    path("", include((accounts + for_machines + pages + settings_forms + actions, "jobs"))),
+]

@@ -112,7 +112,8 @@ WSGI_APPLICATION = "jobsconsole.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # The project's own error pages; the console's templates come with the app.
+        "DIRS": [BASE_DIR / "jobsconsole" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -149,9 +150,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
-LOGIN_URL = "login"
+LOGIN_URL = "jobs:login"
 LOGIN_REDIRECT_URL = "jobs:dashboard"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "jobs:login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -160,7 +161,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
-STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -210,7 +210,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_USERNAME_CALLABLE = "jobsconsole.axes.login_username"
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
 # A page that says what happened and when to try again, instead of a bare 429 text.
-AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+AXES_LOCKOUT_TEMPLATE = "jobs/lockout.html"
 
 # Celery. Without REDIS_URL the embedded file-system transport under var/ lets
 # web, worker and beat talk on one machine with nothing else installed.
@@ -269,13 +269,18 @@ JOBS_EXPORT_DIR = Path(os.environ.get("JOBS_EXPORT_DIR", VAR_DIR / "exports"))
 
 # GET /metrics answers a bearer token, or these addresses or networks without
 # one (e.g. "127.0.0.1,10.0.0.0/8" for a Prometheus on the host). Empty: token only.
-METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", [])
+JOBS_METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS", [])
 
 # GitHub approval watcher.
-GITHUB_TOKEN = os.environ.get("GITHUB_TOKEN", "")
-GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
-GITHUB_REPO = os.environ.get("GITHUB_REPO", "")
-GITHUB_WEBHOOK_SECRET = os.environ.get("GITHUB_WEBHOOK_SECRET", "")
+JOBS_GITHUB_TOKEN = os.environ.get("GITHUB_TOKEN", "")
+JOBS_GITHUB_API_URL = os.environ.get("GITHUB_API_URL", "https://api.github.com").rstrip("/")
+JOBS_GITHUB_REPO = os.environ.get("GITHUB_REPO", "")
+JOBS_GITHUB_WEBHOOK_SECRET = os.environ.get("GITHUB_WEBHOOK_SECRET", "")
+JOBS_GITHUB_TIMEOUT_SECONDS = env_seconds("GITHUB_TIMEOUT_SECONDS", 10.0)
+
+# Where the app keeps its files; the broker's Redis, for the wake-up gate.
+JOBS_VAR_DIR = VAR_DIR
+JOBS_REDIS_URL = REDIS_URL
 
 LOGGING = {
     "version": 1,

@@ -132,7 +132,7 @@ def fake_github(settings):
 
     fake = FakeGitHub().start()
     for key, value in fake.env(GITHUB_WEBHOOK_SECRET="webhook-secret").items():
-        setattr(settings, key, value)
-    settings.GITHUB_TIMEOUT_SECONDS = 1.0
+        setattr(settings, f"JOBS_{key}", value)  # the JOBS_* setting of each environment variable
+    settings.JOBS_GITHUB_TIMEOUT_SECONDS = 1.0
     yield fake
     fake.stop()

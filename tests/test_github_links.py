@@ -28,27 +28,27 @@ REPO = "acme/ops"
     ],
 )
 def test_it_derives_the_web_address_from_the_api_url(settings, api_url, web):
-    settings.GITHUB_API_URL = api_url
+    settings.JOBS_GITHUB_API_URL = api_url
     assert web_base_url() == web
 
 
 def test_it_links_an_issue_on_github_com(settings):
-    settings.GITHUB_API_URL = "https://api.github.com"
+    settings.JOBS_GITHUB_API_URL = "https://api.github.com"
     assert issue_url(REPO, 42) == "https://github.com/acme/ops/issues/42"
 
 
 def test_it_links_an_issue_on_github_enterprise(settings):
-    settings.GITHUB_API_URL = "https://ghe.acme.internal/api/v3"
+    settings.JOBS_GITHUB_API_URL = "https://ghe.acme.internal/api/v3"
     assert issue_url(REPO, 42) == "https://ghe.acme.internal/acme/ops/issues/42"
 
 
 def test_it_links_an_issue_on_a_loopback_github(settings):
-    settings.GITHUB_API_URL = "http://127.0.0.1:8123"
+    settings.JOBS_GITHUB_API_URL = "http://127.0.0.1:8123"
     assert issue_url(REPO, "42") == "http://127.0.0.1:8123/acme/ops/issues/42"
 
 
 def test_its_issue_references_name_the_configured_github(settings):
-    settings.GITHUB_API_URL = "https://ghe.acme.internal/api/v3"
+    settings.JOBS_GITHUB_API_URL = "https://ghe.acme.internal/api/v3"
     refs = issue_references(REPO, 42)
     assert refs == [
         "42",
@@ -64,5 +64,5 @@ def test_its_issue_references_name_the_configured_github(settings):
     "api_url", ["https://api.github.com", "https://ghe.acme.internal/api/v3", "http://127.0.0.1:1"]
 )
 def test_every_issue_reference_reads_back_as_the_issue(settings, api_url):
-    settings.GITHUB_API_URL = api_url
+    settings.JOBS_GITHUB_API_URL = api_url
     assert {parse_issue_number(ref, REPO) for ref in issue_references(REPO, 42)} == {42}

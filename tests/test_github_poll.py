@@ -146,7 +146,7 @@ def test_it_keeps_the_issue_open_while_a_job_naming_it_by_its_enterprise_url_sti
         def close(self, number: int) -> None:
             self.calls.append(("close", number))
 
-    settings.GITHUB_API_URL = "https://ghe.acme.internal/api/v3"
+    settings.JOBS_GITHUB_API_URL = "https://ghe.acme.internal/api/v3"
     job = waiting_job(github, 48)
     waiting_on_url(f"https://ghe.acme.internal/{REPO}/issues/48")
     expire(job)
@@ -417,7 +417,7 @@ def test_it_answers_the_apis_force_check_and_503_while_github_is_down(github, us
 
 
 def test_it_says_when_github_is_not_configured_and_does_nothing(settings, redis_client):
-    settings.GITHUB_TOKEN = ""
+    settings.JOBS_GITHUB_TOKEN = ""
     job, _ = job_submit(actor=Actor.cli("tests"), entrypoint="demo.noop", issue_id="5")
 
     status = watcher_status()

@@ -67,7 +67,7 @@ def test_it_refuses_a_missing_or_wrong_signature(client, fake_github, signature)
 
 @pytest.mark.django_db
 def test_it_refuses_every_delivery_when_no_secret_is_configured(client, fake_github, settings):
-    settings.GITHUB_WEBHOOK_SECRET = ""
+    settings.JOBS_GITHUB_WEBHOOK_SECRET = ""
     body = labeled(1, "approved", "alice")
 
     assert deliver(client, body, signature=sign(body, "")).status_code == 403

@@ -106,7 +106,7 @@ def test_it_refuses_metrics_to_a_user_without_a_role(db, django_user_model):
 
 
 def test_it_answers_an_allow_listed_address_without_a_token(db, settings):
-    settings.METRICS_ALLOWED_IPS = ["10.1.0.0/16"]
+    settings.JOBS_METRICS_ALLOWED_IPS = ["10.1.0.0/16"]
 
     assert Client(REMOTE_ADDR="10.1.2.3").get("/metrics").status_code == 200
     assert Client(REMOTE_ADDR="10.2.0.1").get("/metrics").status_code == 401

@@ -14,19 +14,19 @@ from tests.support.console import login, make_job
 
 
 def test_it_links_issues_on_github_and_on_enterprise(settings):
-    settings.GITHUB_REPO = "acme/ops"
-    settings.GITHUB_API_URL = "https://api.github.com"
+    settings.JOBS_GITHUB_REPO = "acme/ops"
+    settings.JOBS_GITHUB_API_URL = "https://api.github.com"
     assert job_issue_url("42") == "https://github.com/acme/ops/issues/42"
-    settings.GITHUB_API_URL = "https://ghe.acme.internal/api/v3"
+    settings.JOBS_GITHUB_API_URL = "https://ghe.acme.internal/api/v3"
     assert job_issue_url("#7") == "https://ghe.acme.internal/acme/ops/issues/7"
     assert job_issue_url("acme/ops#8") == "https://ghe.acme.internal/acme/ops/issues/8"
     assert job_issue_url("other/repo#8") == ""  # not an issue of the configured repository
-    settings.GITHUB_REPO = ""
+    settings.JOBS_GITHUB_REPO = ""
     assert job_issue_url("7") == ""
 
 
 def test_it_lists_waiting_and_expiring_jobs(client, users, settings):
-    settings.GITHUB_REPO = "acme/ops"
+    settings.JOBS_GITHUB_REPO = "acme/ops"
     soon = make_job(
         status=Status.WAITING_APPROVAL, issue_id="5", approval_expires_at=timezone.now() + timedelta(minutes=20)
     )

@@ -16,34 +16,34 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_it_signs_in_through_the_login_form(client, users):
-    response = client.post(reverse("login"), {"username": "viewer", "password": PASSWORD})
+    response = client.post(reverse("jobs:login"), {"username": "viewer", "password": PASSWORD})
     assert response.status_code == 302 and response["Location"] == reverse("jobs:dashboard")
     assert client.get(reverse("jobs:dashboard")).status_code == 200
 
 
 def test_it_says_when_the_password_is_wrong(client, users):
-    response = client.post(reverse("login"), {"username": "viewer", "password": "wrong"})
+    response = client.post(reverse("jobs:login"), {"username": "viewer", "password": "wrong"})
     assert response.status_code == 200
     assert "That user name and password do not match." in response.text
 
 
 def test_it_locks_out_after_repeated_failures_with_a_clear_page(client, users, settings):
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
-        client.post(reverse("login"), {"username": "viewer", "password": "wrong"})
-    locked = client.post(reverse("login"), {"username": "viewer", "password": "wrong"})
+        client.post(reverse("jobs:login"), {"username": "viewer", "password": "wrong"})
+    locked = client.post(reverse("jobs:login"), {"username": "viewer", "password": "wrong"})
     assert locked.status_code == 429
     assert "Too many failed sign-ins" in locked.text and "viewer" in locked.text
     # Even the right password is refused while locked.
-    again = client.post(reverse("login"), {"username": "viewer", "password": PASSWORD})
+    again = client.post(reverse("jobs:login"), {"username": "viewer", "password": PASSWORD})
     assert again.status_code == 429
     assert client.get(reverse("jobs:dashboard")).status_code == 302
 
 
 def test_it_signs_out_only_by_post(client, users):
     client.force_login(users["viewer"])
-    assert client.get(reverse("logout")).status_code == 405
-    assert client.post(reverse("logout")).status_code == 302
-    assert client.get(reverse("jobs:dashboard"))["Location"].startswith(reverse("login"))
+    assert client.get(reverse("jobs:logout")).status_code == 405
+    assert client.post(reverse("jobs:logout")).status_code == 302
+    assert client.get(reverse("jobs:dashboard"))["Location"].startswith(reverse("jobs:login"))
 
 
 def test_it_passes_the_deployment_checklist_with_production_settings():
@@ -69,7 +69,7 @@ def test_it_passes_the_deployment_checklist_with_production_settings():
 
 
 def test_it_refuses_an_overlong_username_with_the_form_not_a_500(client, users):
-    response = client.post(reverse("login"), {"username": "x" * 300, "password": "wrong"})
+    response = client.post(reverse("jobs:login"), {"username": "x" * 300, "password": "wrong"})
 
     assert response.status_code == 200
     assert "That user name and password do not match." in response.text

@@ -59,7 +59,7 @@ def test_it_shows_counts_and_throughput(client, users):
     assert response.context["chart"]["total"] == 5
     assert response.context["chart"]["bars"][-1]["succeeded"] == 4
     assert 'class="ok"' in response.text and 'class="fail"' in response.text
-    assert 'data-poll="5000"' in response.text  # refreshes while visible (static/console/console.js)
+    assert 'data-poll="5000"' in response.text  # refreshes while visible (jobs/static/jobs/console.js)
 
 
 def test_it_says_what_to_do_before_any_job_ran(client, users):
@@ -67,13 +67,13 @@ def test_it_says_what_to_do_before_any_job_ran(client, users):
 
 
 def test_it_says_when_github_approvals_are_off(client, users, settings):
-    settings.GITHUB_TOKEN = ""
+    settings.JOBS_GITHUB_TOKEN = ""
     response = login(client, users["viewer"]).get(reverse("jobs:dashboard"))
     assert "GitHub approvals are off: set GITHUB_TOKEN and GITHUB_REPO" in response.text
 
 
 def test_it_says_which_repository_the_watcher_watches(client, users, settings):
-    settings.GITHUB_TOKEN = "t"
-    settings.GITHUB_REPO = "acme/ops"
+    settings.JOBS_GITHUB_TOKEN = "t"
+    settings.JOBS_GITHUB_REPO = "acme/ops"
     response = login(client, users["viewer"]).get(reverse("jobs:dashboard"))
     assert "Watching acme/ops; not polled yet." in response.text

@@ -48,7 +48,7 @@ def test_it_refuses_post_on_each_page(client, users, name, role, text):
 def test_it_requires_login(client, db):
     response = client.get(reverse("jobs:dashboard"))
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
+    assert response["Location"].startswith(reverse("jobs:login"))
 
 
 PARTIALS = [
@@ -132,4 +132,4 @@ def test_it_sends_anonymous_visitors_to_the_login_page(client, db, path):
     for method in (client.get, client.post):
         response = method(f"/{path}")
         assert response.status_code == 302, path
-        assert response["Location"].startswith(reverse("login"))
+        assert response["Location"].startswith(reverse("jobs:login"))

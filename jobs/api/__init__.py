@@ -22,7 +22,8 @@ api = NinjaAPI(
     title="Jobs Console API",
     version="1",
     description="Operate the jobs system: submit and inspect jobs, the DLQ, approvals, workers and settings.",
-    urls_namespace="api",
+    # Its own namespace beside the console's ("jobs"), so that it reads well in any project's URLconf.
+    urls_namespace="jobs-api",
     openapi_url="/openapi.json",
     docs_url=None,  # no bundled UI: the document itself is the reference (docs/api.md explains it)
     docs_decorator=docs_auth,

@@ -105,7 +105,7 @@ registry.register(JobsCollector())
 
 
 def _address_allowed(request: HttpRequest) -> bool:
-    allowed = settings.METRICS_ALLOWED_IPS
+    allowed = settings.JOBS_METRICS_ALLOWED_IPS
     if not allowed:
         return False
     try:

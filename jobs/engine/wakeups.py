@@ -49,11 +49,11 @@ return 1
 @lru_cache(maxsize=1)
 def _gate():
     """A Redis client for the gate, or None on the embedded broker."""
-    if not settings.REDIS_URL:
+    if not settings.JOBS_REDIS_URL:
         return None
     import redis
 
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
+    client = redis.Redis.from_url(settings.JOBS_REDIS_URL, socket_timeout=1, socket_connect_timeout=1)
     return client.register_script(_TAKE), client.register_script(_GIVE_BACK)
 
 

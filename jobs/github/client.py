@@ -13,7 +13,6 @@ for an approval:
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -79,9 +78,9 @@ class GitHubClient:
     @classmethod
     def from_settings(cls) -> GitHubClient:
         return cls(
-            token=settings.GITHUB_TOKEN,
-            api_url=settings.GITHUB_API_URL.rstrip("/"),
-            repo=settings.GITHUB_REPO,
+            token=settings.JOBS_GITHUB_TOKEN,
+            api_url=settings.JOBS_GITHUB_API_URL.rstrip("/"),
+            repo=settings.JOBS_GITHUB_REPO,
             timeout=_timeout_seconds(),
         )
 
@@ -237,8 +236,8 @@ class GitHubClient:
 
 
 def _timeout_seconds() -> float:
-    """GITHUB_TIMEOUT_SECONDS (setting or environment), default 10 s: a slow GitHub must not hold a worker."""
-    value = getattr(settings, "GITHUB_TIMEOUT_SECONDS", None) or os.environ.get("GITHUB_TIMEOUT_SECONDS") or 10
+    """JOBS_GITHUB_TIMEOUT_SECONDS, default 10 s: a slow GitHub must not hold a worker."""
+    value = settings.JOBS_GITHUB_TIMEOUT_SECONDS
     try:
         seconds = float(value)
     except (TypeError, ValueError):

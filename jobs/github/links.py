@@ -1,4 +1,4 @@
-"""Web addresses of the configured GitHub, derived from settings.GITHUB_API_URL.
+"""Web addresses of the configured GitHub, derived from settings.JOBS_GITHUB_API_URL.
 
 - ``https://api.github.com`` (the default) -> ``https://github.com``;
 - ``https://api.SUBDOMAIN.ghe.com`` (GitHub Enterprise Cloud with data residency)
@@ -20,7 +20,7 @@ _REST_PATH = "/api/v3"
 
 def web_base_url() -> str:
     """The web root of the GitHub that GITHUB_API_URL points at, without a trailing slash."""
-    parts = urlsplit((settings.GITHUB_API_URL or "").strip())
+    parts = urlsplit((settings.JOBS_GITHUB_API_URL or "").strip())
     # Drop any user:password@ so that no credential ends up in a link.
     netloc = parts.netloc.rpartition("@")[2].lower()
     if not netloc or netloc == "api.github.com":

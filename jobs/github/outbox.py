@@ -23,7 +23,7 @@ def _write(client: GitHubClient, item: GitHubOutbox, labels: list[str]) -> None:
     if item.kind == GitHubOutbox.Kind.EXPIRED:
         client.comment(item.issue_number, f"{job_ref} was not approved in time and failed: Approval TTL expired.")
         still_waiting = Job.objects.waiting().filter(
-            issue_id__in=issue_references(settings.GITHUB_REPO, item.issue_number)
+            issue_id__in=issue_references(settings.JOBS_GITHUB_REPO, item.issue_number)
         )
         if not still_waiting.exists():
             client.close(item.issue_number)

@@ -246,7 +246,7 @@ def label_apply(*, issue_number: int, label: str, sender: str) -> int:
     """
     if label.lower() not in approval_labels():
         return 0
-    jobs = _waiting_issues(settings.GITHUB_REPO).get(issue_number, [])
+    jobs = _waiting_issues(settings.JOBS_GITHUB_REPO).get(issue_number, [])
     if not jobs:
         return 0
     client = GitHubClient.from_settings()

@@ -209,7 +209,7 @@ def approval_labels() -> set[str]:
 
 def outbox_add(*, job: Job, kind: str, payload: dict[str, Any] | None = None) -> bool:
     """Queue one write about ``job``'s issue; False when the issue is not in GITHUB_REPO or already queued."""
-    number = parse_issue_number(job.issue_id, settings.GITHUB_REPO)
+    number = parse_issue_number(job.issue_id, settings.JOBS_GITHUB_REPO)
     if number is None:
         return False
     _, created = GitHubOutbox.objects.get_or_create(
@@ -222,7 +222,7 @@ class GitHubApprovalSource:
     """The ApprovalSource of jobs.services.approvals, backed by GitHub issues."""
 
     def approved_by(self, job: Job) -> str | None:
-        number = parse_issue_number(job.issue_id, settings.GITHUB_REPO)
+        number = parse_issue_number(job.issue_id, settings.JOBS_GITHUB_REPO)
         if number is None:
             return None
         until, why = blocked_until(state_get())

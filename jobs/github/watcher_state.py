@@ -76,11 +76,11 @@ def watcher_status() -> dict[str, Any]:
     state = GitHubPollState.objects.filter(pk=1).first() or GitHubPollState()
     until, why = blocked_until(state)
     if until:
-        message = f"Watching {settings.GITHUB_REPO}; paused until {until.isoformat()} ({why})."
+        message = f"Watching {settings.JOBS_GITHUB_REPO}; paused until {until.isoformat()} ({why})."
     elif state.last_poll_at is None:
-        message = f"Watching {settings.GITHUB_REPO}; not polled yet."
+        message = f"Watching {settings.JOBS_GITHUB_REPO}; not polled yet."
     else:
-        message = f"Watching {settings.GITHUB_REPO}."
+        message = f"Watching {settings.JOBS_GITHUB_REPO}."
     return {
         "configured": True,
         "message": message,
@@ -93,4 +93,4 @@ def watcher_status() -> dict[str, Any]:
 
 
 def configured() -> bool:
-    return bool(settings.GITHUB_TOKEN and settings.GITHUB_REPO and "/" in settings.GITHUB_REPO)
+    return bool(settings.JOBS_GITHUB_TOKEN and settings.JOBS_GITHUB_REPO and "/" in settings.JOBS_GITHUB_REPO)

@@ -41,7 +41,7 @@ def _bad(message: str) -> HttpResponse:
 @require_POST
 def webhook(request: HttpRequest) -> HttpResponse:
     body = request.body
-    if not signature_valid(settings.GITHUB_WEBHOOK_SECRET, body, request.headers.get("X-Hub-Signature-256", "")):
+    if not signature_valid(settings.JOBS_GITHUB_WEBHOOK_SECRET, body, request.headers.get("X-Hub-Signature-256", "")):
         return HttpResponse("invalid or missing X-Hub-Signature-256", status=403, content_type="text/plain")
     event = request.headers.get("X-GitHub-Event", "")
     if event == "ping":
@@ -66,7 +66,7 @@ def webhook(request: HttpRequest) -> HttpResponse:
     delivery = request.headers.get("X-GitHub-Delivery", "").strip()
     if not delivery or len(delivery) > 100 or number <= 0 or not sender:
         return _bad("missing X-GitHub-Delivery, issue number or sender")
-    if repo.lower() != settings.GITHUB_REPO.lower():
+    if repo.lower() != settings.JOBS_GITHUB_REPO.lower():
         return HttpResponse(status=204)  # another repository's hook: not ours to approve
     try:
         with transaction.atomic():

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -21,7 +20,7 @@ from jobs import selectors
 from jobs.actions.catalog import Action
 from jobs.actions.perform import action_named, perform
 from jobs.services.audit import Actor
-from jobs.views.common import HtmxHttpRequest, done, page, service_errors
+from jobs.views.common import HtmxHttpRequest, done, login_required, page, service_errors
 
 
 def form_values(post: QueryDict, model: type[BaseModel]) -> dict[str, Any]:

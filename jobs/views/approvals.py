@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 
@@ -12,12 +11,12 @@ from jobs.github.links import issue_url
 from jobs.github.source import parse_issue_number
 from jobs.pagination import keyset_page, parse_limit
 from jobs.services.config import config_get
-from jobs.views.common import HtmxHttpRequest, page, require_perm, service_errors
+from jobs.views.common import HtmxHttpRequest, login_required, page, require_perm, service_errors
 
 
 def job_issue_url(issue_id: str) -> str:
     """The web page of the issue a job waits on, on the configured GitHub; "" when it names none here."""
-    repo = settings.GITHUB_REPO
+    repo = settings.JOBS_GITHUB_REPO
     number = parse_issue_number(issue_id, repo) if repo and issue_id else None
     return issue_url(repo, number) if number else ""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -12,7 +11,7 @@ from jobs.forms import AuditFilterForm
 from jobs.pagination import keyset_page, parse_limit
 from jobs.services.audit import audit_verify_since_checkpoint
 from jobs.services.audit_export import audit_csv_rows
-from jobs.views.common import HtmxHttpRequest, form_data, page, require_perm, service_errors
+from jobs.views.common import HtmxHttpRequest, form_data, login_required, page, require_perm, service_errors
 
 
 def _entries(request: HtmxHttpRequest):

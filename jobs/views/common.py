@@ -6,7 +6,9 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required as signed_in_only
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
@@ -15,11 +17,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
+from jobs.conf import DEFAULTS
 from jobs.services.errors import InvalidInput, ServiceError
 
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
+
+
+def login_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Django's login_required, sending a visitor to JOBS_LOGIN_URL (the console's own sign-in)."""
+    return signed_in_only(view, login_url=getattr(settings, "JOBS_LOGIN_URL", DEFAULTS["JOBS_LOGIN_URL"]))
 
 
 def require_perm(request: HtmxHttpRequest, perm: str) -> None:
@@ -69,7 +77,7 @@ def service_errors(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpR
             referer = request.META.get("HTTP_REFERER", "")
             safe = url_has_allowed_host_and_scheme(referer, allowed_hosts={request.get_host()})
             context = {"message": exc.message, "status": exc.status, "back": referer if safe else ""}
-            response = page(request, "error.html", context, partial="message", status=exc.status)
+            response = page(request, "jobs/error.html", context, partial="message", status=exc.status)
             if request.htmx:
                 # Shown above the page, so the region the request aimed at stays in place.
                 reswap(retarget(response, "#htmx-error"), "innerHTML")

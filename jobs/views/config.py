@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -14,7 +13,7 @@ from jobs.forms import config_changes, config_fields
 from jobs.services.audit import Actor
 from jobs.services.config import config_get
 from jobs.services.errors import InvalidInput
-from jobs.views.common import HtmxHttpRequest, done, require_perm
+from jobs.views.common import HtmxHttpRequest, done, login_required, require_perm
 
 
 def _page(request: HtmxHttpRequest, *, error: str = "", status: int = 200, values=None) -> HttpResponse:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET
@@ -12,7 +11,7 @@ from django.views.decorators.http import require_GET
 from jobs import selectors
 from jobs.github.watcher_state import watcher_status
 from jobs.services.config import config_get
-from jobs.views.common import HtmxHttpRequest, page, require_perm
+from jobs.views.common import HtmxHttpRequest, login_required, page, require_perm
 
 CHART_HEIGHT = 120
 BAR_WIDTH = 10

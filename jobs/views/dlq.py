@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET
 from django_htmx.http import trigger_client_event
@@ -15,7 +14,7 @@ from jobs.models import BackgroundOperation
 from jobs.pagination import keyset_page, parse_limit
 from jobs.services.config import config_get
 from jobs.services.errors import NotFound
-from jobs.views.common import HtmxHttpRequest, page, require_perm, service_errors
+from jobs.views.common import HtmxHttpRequest, login_required, page, require_perm, service_errors
 
 
 @login_required

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET
@@ -10,7 +9,7 @@ from django.views.decorators.http import require_GET
 from jobs import selectors
 from jobs.actions.catalog import CLEAR_ALL_CONFIRMATION, DISABLE_CONFIRMATION, FORCE_FAIL_CONFIRMATION
 from jobs.services.config import config_get
-from jobs.views.common import HtmxHttpRequest, require_perm
+from jobs.views.common import HtmxHttpRequest, login_required, require_perm
 
 
 @login_required

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 
 from jobs import selectors
 from jobs.services.errors import InvalidInput
 from jobs.services.events import EVENT_TYPES
-from jobs.views.common import HtmxHttpRequest, page, require_perm, service_errors
+from jobs.views.common import HtmxHttpRequest, login_required, page, require_perm, service_errors
 
 
 @login_required

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET
 
@@ -12,7 +12,7 @@ from jobs import selectors
 from jobs.forms import JobFilterForm
 from jobs.pagination import keyset_page, parse_limit
 from jobs.services.errors import NotFound
-from jobs.views.common import HtmxHttpRequest, form_data, page, require_perm, service_errors
+from jobs.views.common import HtmxHttpRequest, form_data, login_required, page, require_perm, service_errors
 
 
 @login_required
@@ -40,13 +40,26 @@ def job_detail(request: HtmxHttpRequest, job_id: uuid.UUID) -> HttpResponse:
         job, events = selectors.job_with_events(job_id, limit=500)
     except NotFound as exc:
         raise Http404(exc.message) from None
-    attempts = [e for e in events if e.type == "job:started"]
     context = {
         "job": job,
         "events": events,
-        "attempts": attempts,
+        "attempts": _attempts(events),
         "retries": list(job.retries.order_by("created_at")),
         "dlq_entry": selectors.dlq_entry_of(job.id),
         "own_job": request.user.get_username() in {job.submitted_by, job.imported_by},
     }
     return page(request, "jobs/job_detail.html", context, partial="live")
+
+
+_ATTEMPT_ENDS = ("job:succeeded", "job:retrying", "job:failed", "job:waiting_approval")
+
+
+def _attempts(events) -> list[tuple[Any, Any]]:
+    """(its job:started event, the event that ended it or None) for each attempt, oldest first."""
+    attempts: list[list[Any]] = []
+    for event in sorted(events, key=lambda e: e.id):
+        if event.type == "job:started":
+            attempts.append([event, None])
+        elif event.type in _ATTEMPT_ENDS and attempts and attempts[-1][1] is None:
+            attempts[-1][1] = event
+    return [(started, ended) for started, ended in attempts]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -12,7 +11,7 @@ from jobs.actions.perform import perform
 from jobs.forms import CapacityForm
 from jobs.services.audit import Actor
 from jobs.services.config import config_get
-from jobs.views.common import HtmxHttpRequest, done, form_data, page, require_perm, service_errors
+from jobs.views.common import HtmxHttpRequest, done, form_data, login_required, page, require_perm, service_errors
 
 
 @login_required

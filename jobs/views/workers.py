@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.views.decorators.http import require_GET
 
 from jobs import selectors
 from jobs.actions.catalog import DISABLE_CONFIRMATION
 from jobs.services.config import config_get
-from jobs.views.common import HtmxHttpRequest, page, require_perm
+from jobs.views.common import HtmxHttpRequest, login_required, page, require_perm
 
 
 @login_required

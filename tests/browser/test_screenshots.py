@@ -125,7 +125,7 @@ def seed(users) -> dict:
 
 
 def test_it_takes_a_screenshot_of_every_page(browser, live_server, users, settings):
-    settings.GITHUB_REPO = "acme/ops"
+    settings.JOBS_GITHUB_REPO = "acme/ops"
     data = seed(users)
     page = open_page(browser, live_server.url)
     page.goto("/login/")

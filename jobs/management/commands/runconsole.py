@@ -51,7 +51,7 @@ class Command(BaseCommand):
 
     def _first_admin(self) -> None:
         User = get_user_model()
-        password_file = settings.VAR_DIR / "first-admin-password.txt"
+        password_file = settings.JOBS_VAR_DIR / "first-admin-password.txt"
         if not User.objects.filter(username="admin").exists():
             password = secrets.token_urlsafe(12)
             user_set(actor=Actor.cli("runconsole"), username="admin", role="admin", password=password)
@@ -99,7 +99,7 @@ class Command(BaseCommand):
                     "--concurrency",
                     "3",
                     "--schedule",
-                    str(settings.VAR_DIR / "celerybeat-schedule"),
+                    str(settings.JOBS_VAR_DIR / "celerybeat-schedule"),
                 ]
             ),
         ]
