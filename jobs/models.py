@@ -31,6 +31,10 @@ class Priority(models.IntegerChoices):
         raise ValueError(f"priority must be one of critical, high, normal, low; got {label!r}")
 
 
+# The queue of a job that did not name one (django.tasks' default queue name).
+DEFAULT_QUEUE = "default"
+
+
 class Status(models.TextChoices):
     WAITING_APPROVAL = "waiting_approval"
     QUEUED = "queued"
@@ -76,7 +80,11 @@ class Job(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=3)
     last_error = models.TextField(blank=True, default="")
+    # The last failed attempt's full traceback (each attempt's is in its event).
+    last_traceback = models.TextField(blank=True, default="", db_default="")
     result = models.JSONField(null=True, blank=True)
+    # The queue a django.tasks task named; one admission order serves every queue.
+    queue_name = models.CharField(max_length=100, default=DEFAULT_QUEUE, db_default=DEFAULT_QUEUE)
     # Why the job was canceled or force-failed, as the actor gave it.
     status_reason = models.TextField(blank=True, default="")
 

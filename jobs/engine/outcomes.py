@@ -137,11 +137,16 @@ def backoff_seconds(cfg: JobsSettings, attempts: int) -> float:
     return min(cfg.worker.retryDelayMs / 1000 * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)
 
 
-def job_fail_attempt(job: Job, *, worker: str | None, error: str) -> str:
+TRACEBACK_MAX = 20_000
+
+
+def job_fail_attempt(job: Job, *, worker: str | None, error: str, exception: str = "", traceback: str = "") -> str:
     """Record a failed attempt: retry with backoff, or fail and add to the DLQ.
 
     ``worker`` None is the reconciler acting on an abandoned or timed-out job; it
-    counts the failure against the worker that ran it.
+    counts the failure against the worker that ran it. The attempt's exception
+    class and traceback go into its event (each attempt keeps its own) and onto
+    the job as the last one.
     """
     cfg = config_recent()
     with transaction.atomic():
@@ -150,22 +155,34 @@ def job_fail_attempt(job: Job, *, worker: str | None, error: str) -> str:
             return DISCARDED
         now = timezone.now()
         current.last_error = error[:10_000]
+        # The end is kept: it names where the failure was raised.
+        current.last_traceback = traceback[-TRACEBACK_MAX:]
         current.updated_at = now
         current.lease_expires_at = None
+        failure = {"exception": exception, "traceback": current.last_traceback} if exception else {}
         if current.attempts < current.max_attempts:
-            _schedule_retry(current, now, cfg)
+            _schedule_retry(current, now, cfg, failure)
         else:
             current.status = Status.FAILED
             current.completed_at = now
-            current.save(update_fields=["status", "last_error", "updated_at", "lease_expires_at", "completed_at"])
-            event_emit("job:failed", job=current, error=current.last_error, attempt=current.attempts)
+            current.save(
+                update_fields=[
+                    "status",
+                    "last_error",
+                    "last_traceback",
+                    "updated_at",
+                    "lease_expires_at",
+                    "completed_at",
+                ]
+            )
+            event_emit("job:failed", job=current, error=current.last_error, attempt=current.attempts, **failure)
             dlq_add(current, reason=f"Max attempts exceeded ({current.attempts}/{current.max_attempts})")
         if worker is None and job.worker:
             WorkerHeartbeat.objects.filter(name=job.worker).update(processed=F("processed") + 1, failed=F("failed") + 1)
     return current.status
 
 
-def _schedule_retry(job: Job, now, cfg: JobsSettings) -> None:
+def _schedule_retry(job: Job, now, cfg: JobsSettings, failure: dict[str, str]) -> None:
     job.status = Status.QUEUED
     job.next_attempt_at = now + timedelta(seconds=backoff_seconds(cfg, job.attempts))
     job.published_at = None  # the reconciler publishes it once due
@@ -174,6 +191,7 @@ def _schedule_retry(job: Job, now, cfg: JobsSettings) -> None:
         update_fields=[
             "status",
             "last_error",
+            "last_traceback",
             "updated_at",
             "lease_expires_at",
             "next_attempt_at",
@@ -187,4 +205,5 @@ def _schedule_retry(job: Job, now, cfg: JobsSettings) -> None:
         error=job.last_error,
         attempt=job.attempts,
         nextAttemptAt=job.next_attempt_at.isoformat(),
+        **failure,
     )

@@ -16,6 +16,7 @@ import ctypes
 import json
 import signal
 import threading
+import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +104,9 @@ class Ran:
     result: Any = None
     error: str | None = None
     approval_issue: str | None = None
+    # Of a failure: the exception's class as module.qualname, and its formatted traceback.
+    exception: str = ""
+    traceback: str = ""
 
     @property
     def succeeded(self) -> bool:
@@ -121,11 +125,20 @@ def job_run(job: Job, cfg: JobsSettings) -> Ran:
             json.dumps(result)  # refuse a result the database cannot store, as a failure
     except ApprovalRequired as request:
         return Ran(approval_issue=request.issue_id)
-    except JobTimeout:
-        return Ran(error=TIMEOUT_ERROR)
+    except JobTimeout as exc:
+        return _failed(exc, TIMEOUT_ERROR)
     except Exception as exc:
-        return Ran(error=f"{type(exc).__name__}: {exc}")
+        return _failed(exc, f"{type(exc).__name__}: {exc}")
     return Ran(result=result)
+
+
+def _failed(exc: BaseException, error: str) -> Ran:
+    kind = type(exc)
+    return Ran(
+        error=error,
+        exception=f"{kind.__module__}.{kind.__qualname__}",
+        traceback="".join(traceback.format_exception(exc)),
+    )
 
 
 def outcome_record(job: Job, ran: Ran, *, worker: str) -> str:
@@ -133,7 +146,7 @@ def outcome_record(job: Job, ran: Ran, *, worker: str) -> str:
     if ran.approval_issue is not None:
         return job_wait_for_approval(job, worker=worker, issue_id=ran.approval_issue)
     if ran.error is not None:
-        return job_fail_attempt(job, worker=worker, error=ran.error)
+        return job_fail_attempt(job, worker=worker, error=ran.error, exception=ran.exception, traceback=ran.traceback)
     return job_succeed(job, worker=worker, result=ran.result)
 
 

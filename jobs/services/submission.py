@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -13,7 +13,7 @@ from django.utils import timezone
 from jobs import entrypoints
 from jobs.db import dumps, execute_prepared, insert_many, row_of
 from jobs.engine.wakeups import wake_after_commit
-from jobs.models import Job, Priority, Status
+from jobs.models import DEFAULT_QUEUE, Job, Priority, Status
 from jobs.representations import job_snapshot
 from jobs.services.audit import Actor, audit_record
 from jobs.services.backpressure import ensure_room_in_queue, with_room_for_one
@@ -70,13 +70,19 @@ def job_submit(
     max_attempts: Any = None,
     issue_id: Any = None,
     job_key: Any = None,
+    run_after: datetime | None = None,
+    queue_name: str = DEFAULT_QUEUE,
 ) -> tuple[Job, bool]:
-    """Create a job, or return the active one with the same jobKey. Returns (job, created)."""
+    """Create a job, or return the active one with the same jobKey. Returns (job, created).
+
+    ``run_after`` defers the first attempt (the reconciler publishes the job once
+    due); ``queue_name`` is recorded as given. Both serve the django.tasks backend.
+    """
     cfg = config_recent()
     fields = _validated_submission(
         entrypoint, params, priority, max_attempts, issue_id, job_key, cfg.worker.maxAttempts
     )
-    job = _new_job(actor, cfg, fields, timezone.now())
+    job = _new_job(actor, cfg, {**fields, "queue_name": queue_name}, timezone.now(), run_after=run_after)
     try:
         with_room_for_one(lambda: _store_submitted(actor, job), cfg)
     except (IntegrityError, Backpressure):
@@ -115,7 +121,7 @@ def _store_submitted(actor: Actor, job: Job) -> None:
         if waits:
             event_emit("job:waiting_approval", job=job, issueId=job.issue_id)
     audit_record(actor, action="job.submit", object_type="job", object_ids=[job.id], after=job_snapshot(job))
-    if not waits:
+    if job.published_at is not None:
         wake_after_commit([job.id])
 
 
@@ -205,8 +211,9 @@ def _insert_new(actor: Actor, cfg, submissions) -> dict[str, tuple[Job, bool]]:
     return {**found, **{job.job_key: (job, True) for job in new}}
 
 
-def _new_job(actor: Actor, cfg, fields: dict[str, Any], now) -> Job:
+def _new_job(actor: Actor, cfg, fields: dict[str, Any], now, *, run_after: datetime | None = None) -> Job:
     waits = bool(fields["issue_id"])
+    first_attempt_at = run_after if run_after is not None and run_after > now else now
     return Job(
         **fields,
         status=Status.WAITING_APPROVAL if waits else Status.QUEUED,
@@ -214,6 +221,7 @@ def _new_job(actor: Actor, cfg, fields: dict[str, Any], now) -> Job:
         submitted_by=actor.username or actor.name,
         created_at=now,
         updated_at=now,
-        next_attempt_at=now,
-        published_at=None if waits else now,
+        next_attempt_at=first_attempt_at,
+        # A deferred job gets its wake-up from the reconciler once due, as a retry does.
+        published_at=None if waits or first_attempt_at > now else now,
     )
