@@ -253,7 +253,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # The jobs engine.
 JOBS_CONFIG = os.environ.get("JOBS_CONFIG", "")
-JOBS_ENTRYPOINT_MODULES = env_list("JOBS_ENTRYPOINT_MODULES", ["jobs.entrypoints.demo"])
+JOBS_ENTRYPOINT_MODULES = env_list("JOBS_ENTRYPOINT_MODULES", ["jobs.entrypoints.demo", "jobs.entrypoints.demo_tasks"])
 # How often the reconciler runs: recovers dead workers' jobs, times out long
 # runs, expires approvals and re-publishes jobs whose message was lost.
 JOBS_RECONCILE_SECONDS = env_seconds("JOBS_RECONCILE_SECONDS", 5.0)
@@ -266,6 +266,9 @@ JOBS_LEASE_SECONDS = env_seconds("JOBS_LEASE_SECONDS", 30.0)
 JOBS_REPUBLISH_SECONDS = env_seconds("JOBS_REPUBLISH_SECONDS", 30.0)
 # Where destructive actions write the JSONL export of what they remove.
 JOBS_EXPORT_DIR = Path(os.environ.get("JOBS_EXPORT_DIR", VAR_DIR / "exports"))
+
+# Django's Tasks framework: every @task's .enqueue() becomes a job of the engine.
+TASKS = {"default": {"BACKEND": "jobs.tasks_backend.JobsBackend"}}
 
 # GET /metrics answers a bearer token, or these addresses or networks without
 # one (e.g. "127.0.0.1,10.0.0.0/8" for a Prometheus on the host). Empty: token only.

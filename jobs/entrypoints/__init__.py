@@ -6,6 +6,10 @@
 A job's params are passed as keyword arguments; what the callable returns (JSON)
 becomes the job's result. The modules listed in settings.JOBS_ENTRYPOINT_MODULES
 are imported at start-up so their decorators run.
+
+Two more kinds of names need no registration: ``task:<module path>`` runs a
+``django.tasks`` @task (jobs.entrypoints.django_tasks) and ``celery:<task name>``
+a registered Celery task (jobs.entrypoints.celery_tasks).
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ from typing import Any
 from django.conf import settings
 
 _REGISTRY: dict[str, Callable[..., Any]] = {}
+type Resolver = Callable[[str], Callable[..., Any] | None]
+_RESOLVERS: dict[str, Resolver] = {}
+# The kinds of entry point that need no registration, loaded with the app.
+_KINDS = ("jobs.entrypoints.django_tasks", "jobs.entrypoints.celery_tasks")
 
 
 class ApprovalRequired(Exception):
@@ -51,7 +59,21 @@ def entrypoint(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 def get(name: str) -> Callable[..., Any] | None:
-    return _REGISTRY.get(name)
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    prefix, _, rest = name.partition(":")
+    resolve = _RESOLVERS.get(prefix + ":")
+    return resolve(rest) if resolve and rest else None
+
+
+def resolver(prefix: str) -> Callable[[Resolver], Resolver]:
+    """Register how names that start with ``prefix`` (``"task:"``) find their callable."""
+
+    def register(resolve: Resolver) -> Resolver:
+        _RESOLVERS[prefix] = resolve
+        return resolve
+
+    return register
 
 
 def names() -> list[str]:
@@ -59,5 +81,5 @@ def names() -> list[str]:
 
 
 def load_modules() -> None:
-    for module in settings.JOBS_ENTRYPOINT_MODULES:
+    for module in (*_KINDS, *settings.JOBS_ENTRYPOINT_MODULES):
         importlib.import_module(module)
