@@ -12,7 +12,7 @@ RUN pip install -r requirements.txt
 
 COPY . .
 # Static files are collected into the image (whitenoise serves them with hashed names).
-RUN python manage.py collectstatic --noinput --verbosity 0 \
+RUN SECRET_KEY=collectstatic-at-build-time-only python manage.py collectstatic --noinput --verbosity 0 \
     && useradd --system --home-dir /app jobs \
     && mkdir -p /app/var \
     && chown -R jobs /app/var

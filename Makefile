@@ -25,11 +25,11 @@ install-dev: $(VENV)/.dev
 
 ## run: serve the console with a worker and beat at http://127.0.0.1:8000
 run: $(VENV)/.runtime
-	$(PY) manage.py runconsole
+	SECRET_KEY=$${SECRET_KEY:-$$(./scripts/local-secret-key)} $(PY) manage.py runconsole
 
 ## test: the whole suite on PostgreSQL, Redis, Celery workers and Chromium, then the example project's
 test: $(VENV)/.dev
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+	SECRET_KEY=$${SECRET_KEY:-$$(./scripts/local-secret-key)} DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
 	$(MAKE) test-example
 
@@ -43,7 +43,7 @@ lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m mypy
-	$(PY) manage.py makemigrations --check --dry-run
+	SECRET_KEY=$${SECRET_KEY:-$$(./scripts/local-secret-key)} $(PY) manage.py makemigrations --check --dry-run
 
 format: $(VENV)/.dev
 	$(VENV)/bin/ruff format .
@@ -51,12 +51,12 @@ format: $(VENV)/.dev
 
 ## bench: the benchmarks of benchmarks/README.md
 bench: $(VENV)/.dev
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+	SECRET_KEY=$${SECRET_KEY:-$$(./scripts/local-secret-key)} DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) benchmarks/run.py
 
 ## bench-scale: every page and endpoint at 10,000 and 1,000,000 jobs (benchmarks/scale.py)
 bench-scale: $(VENV)/.dev
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) benchmarks/scale.py
+	SECRET_KEY=$${SECRET_KEY:-$$(./scripts/local-secret-key)} DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(PY) benchmarks/scale.py
 
 clean:
 	rm -rf var .pytest_cache

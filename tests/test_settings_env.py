@@ -69,3 +69,49 @@ def test_it_reads_a_good_integer_setting():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "7"
+
+
+def test_it_refuses_to_start_with_debug_off_and_no_secret_key(tmp_path):
+    """No built-in key: production without SECRET_KEY stops at once, saying what to set."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "jobsconsole.settings", "DEBUG": "0", "SECRET_KEY": ""}
+    env["JOBS_VAR_DIR"] = str(tmp_path)
+    for argv in (
+        [sys.executable, "-c", LOAD_SETTINGS.format(name="SECRET_KEY")],
+        [sys.executable, "manage.py", "check"],
+    ):
+        result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode != 0
+        assert "SECRET_KEY is not set: set it to a long random string in production" in result.stderr
+
+
+def test_with_debug_on_and_no_secret_key_it_makes_one_for_this_checkout_only(tmp_path):
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "jobsconsole.settings", "DEBUG": "1", "SECRET_KEY": ""}
+    env["JOBS_VAR_DIR"] = str(tmp_path)
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", LOAD_SETTINGS.format(name="SECRET_KEY")],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    assert all(run.returncode == 0 for run in runs), runs[0].stderr
+    key = (tmp_path / "secret-key").read_text().strip()
+    assert len(key) >= 50 and runs[0].stdout.strip() == runs[1].stdout.strip() == repr(key)
+    assert (tmp_path / "secret-key").stat().st_mode & 0o777 == 0o600
+
+
+def test_make_gives_the_checkout_a_private_random_key(tmp_path):
+    env = {**os.environ, "JOBS_VAR_DIR": str(tmp_path)}
+    first = subprocess.run(
+        ["./scripts/local-secret-key"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    again = subprocess.run(
+        ["./scripts/local-secret-key"], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    assert first.stdout == again.stdout and len(first.stdout.strip()) >= 50
+    assert (tmp_path / "secret-key").stat().st_mode & 0o777 == 0o600
