@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +14,8 @@ from jobs.models import DLQEntry, Event, Job, Status
 from jobs.services.config import config_update
 from jobs.services.submission import job_submit
 from jobs.services.tokens import token_create
-from tests.support.processes import ROOT, ManagedProcess, process_env, start_beat, wait_for
+from tests.support.processes import ROOT, process_env, start_beat, wait_for
+from tests.support.servers import OwnRedis, Web
 
 pytestmark = pytest.mark.workers
 
@@ -68,69 +66,6 @@ def test_it_recovers_jobs_of_a_worker_killed_with_sigkill(workers, beat, cli, fa
     entry = DLQEntry.objects.get(job=dead)
     assert entry.attempts == 1 and entry.last_error.startswith(WORKER_LOST_ERROR)
     assert not Job.objects.filter(status__in=[Status.RUNNING, Status.QUEUED]).exists(), "none lost or stuck"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class OwnRedis:
-    """A throwaway redis-server that the test can stop and start again on the same port."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.tmp_path = tmp_path
-        self.process: ManagedProcess | None = None
-
-    def start(self) -> None:
-        argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.process = ManagedProcess(argv, process_env(), self.tmp_path / f"redis-{time.monotonic_ns()}.log")
-        wait_for(self.answers, timeout=10, message="redis-server up")
-
-    def answers(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-            self.process = None
-
-
-class Web:
-    """gunicorn serving the console against the test database and a given broker."""
-
-    def __init__(self, tmp_path: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-        argv = [gunicorn, "jobsconsole.wsgi", "--bind", f"127.0.0.1:{self.port}", "--workers", "1"]
-        self.process = ManagedProcess([*argv, "--no-control-socket"], env, tmp_path / "gunicorn.log")
-        wait_for(self.up, timeout=30, message="gunicorn answering")
-
-    def up(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                return True
-        except OSError:
-            return False
-
-    def submit(self, token: str, params: dict) -> tuple[int, dict, float]:
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/api/jobs",
-            data=json.dumps({"entrypoint": "demo.noop", "params": params}).encode(),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-            method="POST",
-        )
-        started = time.monotonic()
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, json.loads(response.read()), time.monotonic() - started
 
 
 def test_it_keeps_a_job_submitted_while_the_broker_is_down_and_runs_it_once_it_is_back(

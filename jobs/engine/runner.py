@@ -14,14 +14,17 @@ from __future__ import annotations
 
 import ctypes
 import json
+import logging
 import signal
 import threading
+import time
 import traceback
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 from jobs import entrypoints
 from jobs.engine.admission import job_claim_next, job_succeed_then_claim_next
@@ -30,6 +33,8 @@ from jobs.entrypoints import ApprovalRequired, JobContext
 from jobs.jobsconfig import JobsSettings
 from jobs.models import Job
 from jobs.services.config import config_recent
+
+logger = logging.getLogger("jobs.engine")
 
 TIMEOUT_ERROR = "Job timed out"
 
@@ -150,9 +155,33 @@ def outcome_record(job: Job, ran: Ran, *, worker: str) -> str:
     return job_succeed(job, worker=worker, result=ran.result)
 
 
+# Waits between tries of an outcome write whose connection was lost (a PostgreSQL restart):
+# about 15 s in all, half a lease, while the heartbeat keeps the job's lease.
+OUTCOME_WRITE_WAITS = (0.5, 1, 2, 4, 8)
+
+
+def with_reconnect[T](write: Callable[[], T], *, job: Job) -> T:
+    """Run ``write``; on a lost connection, reconnect and try again before giving the run up.
+
+    Safe to repeat: every outcome is a compare-and-set on the attempt, so a write that
+    did commit before its connection broke is discarded the second time.
+    """
+    for wait in (*OUTCOME_WRITE_WAITS, None):
+        try:
+            return write()
+        except (OperationalError, InterfaceError) as exc:
+            if wait is None or connection.in_atomic_block:
+                raise
+            logger.warning("outcome of job %s not written (%s); reconnecting in %ss", job.id, exc, wait)
+            connection.close()  # the next query opens a new connection
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
 def job_execute(job: Job, *, worker: str, cfg: JobsSettings | None = None) -> str:
     """Run the job's entry point and record the outcome. Returns the job's new status."""
-    return outcome_record(job, job_run(job, cfg or config_recent()), worker=worker)
+    ran = job_run(job, cfg or config_recent())
+    return with_reconnect(lambda: outcome_record(job, ran, worker=worker), job=job)
 
 
 def job_execute_then_claim(job: Job, *, worker: str) -> tuple[str, Job | None]:
@@ -161,5 +190,8 @@ def job_execute_then_claim(job: Job, *, worker: str) -> tuple[str, Job | None]:
     cfg = config_recent()
     ran = job_run(job, cfg)
     if ran.succeeded and connection.vendor == "postgresql":
-        return job_succeed_then_claim_next(job, worker=worker, result=ran.result, cfg=cfg)
-    return outcome_record(job, ran, worker=worker), job_claim_next(worker=worker, cfg=cfg)
+        return with_reconnect(
+            lambda: job_succeed_then_claim_next(job, worker=worker, result=ran.result, cfg=cfg), job=job
+        )
+    status = with_reconnect(lambda: outcome_record(job, ran, worker=worker), job=job)
+    return status, job_claim_next(worker=worker, cfg=cfg)
