@@ -7,7 +7,7 @@ PYTHON := $(shell ./scripts/find-python)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/jobsconsole
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-example lint format bench bench-scale clean install install-dev
+.PHONY: run test test-example faults lint format bench bench-scale clean install install-dev
 
 $(VENV)/.runtime: requirements.txt
 	@test -n "$(PYTHON)" || { ./scripts/find-python; exit 1; }
@@ -38,6 +38,11 @@ test-example: $(VENV)/.dev
 	cd examples/shop && PYTHONPATH=$(CURDIR) \
 		DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(CURDIR)/$(PY) -m pytest $(EXAMPLE_PYTEST_ARGS)
+
+## faults: the fault suite alone (tests marked faults; make test runs them too)
+faults: $(VENV)/.dev
+	SECRET_KEY=$${SECRET_KEY:-$$(./scripts/local-secret-key)} DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
+		$(PY) -m pytest -m faults $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .

@@ -409,6 +409,10 @@ class BackgroundOperation(models.Model):
     requested_by = models.CharField(max_length=150, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # While running: the worker process running it, and the lease its heartbeat renews.
+    # A lease that runs out sends the operation back to pending, to resume elsewhere.
+    worker = models.CharField(max_length=200, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id}"

@@ -33,7 +33,9 @@ def reconcile() -> dict:
 
 @shared_task(name=task_names.RUN_OPERATION, acks_late=True, ignore_result=True)
 def run_operation(operation_id: str) -> None:
-    operations.operation_run(operation_id)
+    process = runtime.WorkerRuntime.current(run_operation.request.hostname)
+    with process.running_operation(operation_id):
+        operations.operation_run(operation_id, worker=process.name)
 
 
 @shared_task(name=task_names.POLL_APPROVALS, ignore_result=True)

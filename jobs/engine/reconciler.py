@@ -20,6 +20,7 @@ from jobs.jobsconfig import JobsSettings
 from jobs.models import AdmissionSlot, BackgroundOperation, Job, WorkerHeartbeat
 from jobs.services.approvals import approvals_expire_due
 from jobs.services.config import config_get
+from jobs.services.operations import operations_resume_abandoned
 from jobs.services.tallies import tallies_compact
 
 WORKER_LOST_ERROR = "Worker lost: no heartbeat within the lease"
@@ -36,6 +37,7 @@ def reconcile(*, now=None) -> dict[str, int]:
         "expired": approvals_expire_due(now=now),
         "published": _publish_due(now, cfg),
         "operations": _restart_stalled_operations(now),
+        "operationsResumed": operations_resume_abandoned(now),
         "talliesFolded": tallies_compact(),
     }
     WorkerHeartbeat.objects.filter(last_seen__lt=now - timedelta(days=1)).delete()

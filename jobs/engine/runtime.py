@@ -23,7 +23,7 @@ from django.utils import timezone
 from jobs.engine.admission import job_claim_next, slots_ensure, slots_free
 from jobs.engine.runner import job_execute, job_execute_then_claim
 from jobs.engine.wakeups import wake_another_drain
-from jobs.models import AdmissionSlot, Job, Status, WorkerHeartbeat
+from jobs.models import AdmissionSlot, BackgroundOperation, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_recent
 
 logger = logging.getLogger("jobs.engine")
@@ -46,6 +46,7 @@ class WorkerRuntime:
         self.started_at = timezone.now()
         self._guard = threading.Lock()
         self._running: set = set()
+        self._operations: set = set()
         self._counts = {"processed": 0, "succeeded": 0, "failed": 0}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat_forever, name="jobs-heartbeat", daemon=True)
@@ -82,6 +83,17 @@ class WorkerRuntime:
         finally:
             with self._guard:
                 self._running.discard(job_id)
+
+    @contextmanager
+    def running_operation(self, operation_id):
+        """Hold a background operation's lease for as long as this process runs it."""
+        with self._guard:
+            self._operations.add(operation_id)
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._operations.discard(operation_id)
 
     def count(self, status: str) -> None:
         """Count an outcome; the heartbeat adds the counts to the worker's row."""
@@ -130,6 +142,12 @@ class WorkerRuntime:
     def _renew_leases(self, now) -> None:
         running = self.running_jobs
         lease = now + timedelta(seconds=settings.JOBS_LEASE_SECONDS)
+        with self._guard:
+            operations = list(self._operations)
+        if operations:
+            BackgroundOperation.objects.filter(
+                id__in=operations, state=BackgroundOperation.State.RUNNING, worker=self.name
+            ).update(lease_expires_at=lease)
         if running:
             Job.objects.filter(id__in=running, status=Status.RUNNING, worker=self.name).update(lease_expires_at=lease)
             AdmissionSlot.objects.filter(job_id__in=running, worker=self.name).update(lease_expires_at=lease)

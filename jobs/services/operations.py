@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
@@ -98,22 +103,29 @@ def _retry_entries_present_at_start(operation: BackgroundOperation, actor: Actor
     """
     params = operation.params
     entries = _entries(params.get("fingerprint")).filter(added_at__lte=operation.created_at)
-    retried, after = 0, None
-    BackgroundOperation.objects.filter(id=operation.id).update(result={"retried": 0})
+    # Resumed after its worker died: the entries it retried have left the DLQ; count on.
+    retried, after = operation.result.get("retried", 0), None
+    BackgroundOperation.objects.filter(id=operation.id).update(result={"retried": retried})
     while batch := list(
         (entries.filter(_after(after)) if after else entries).values_list("added_at", "job_id")[:BATCH_SIZE]
     ):
-        outcome = dlq_retry_entries(
-            actor=actor, job_ids=[job_id for _, job_id in batch], reason=params.get("reason", ""), action=operation.kind
-        )
-        retried += len(outcome.new_ids)
-        # Nothing dealt with: the whole batch was taken by another retry meanwhile.
-        after = outcome.resume_after or batch[-1]
-        BackgroundOperation.objects.filter(id=operation.id).update(
-            done=max(operation.total - entries.filter(_after(after)).count(), 0),
-            result={"retried": retried},
-            updated_at=timezone.now(),
-        )
+        # A batch and the progress that counts it commit together, so that a resumed
+        # operation counts on from exactly what was done.
+        with transaction.atomic():
+            outcome = dlq_retry_entries(
+                actor=actor,
+                job_ids=[job_id for _, job_id in batch],
+                reason=params.get("reason", ""),
+                action=operation.kind,
+            )
+            retried += len(outcome.new_ids)
+            # Nothing dealt with: the whole batch was taken by another retry meanwhile.
+            after = outcome.resume_after or batch[-1]
+            BackgroundOperation.objects.filter(id=operation.id).update(
+                done=max(operation.total - entries.filter(_after(after)).count(), 0),
+                result={"retried": retried},
+                updated_at=timezone.now(),
+            )
 
 
 def _verify_whole_trail(operation: BackgroundOperation, actor: Actor) -> None:
@@ -154,10 +166,19 @@ def _after(key: tuple) -> Q:
     return Q(added_at__gt=added_at) | Q(added_at=added_at, job_id__gt=job_id)
 
 
-def operation_run(operation_id, *, actor: Actor | None = None) -> BackgroundOperation:
-    """Run a pending operation to the end, batch by batch. Safe to call twice."""
+def operation_run(operation_id, *, actor: Actor | None = None, worker: str = "") -> BackgroundOperation:
+    """Run a pending operation to the end, batch by batch. Safe to call twice.
+
+    It takes a lease as a job does; ``worker`` (the process's runtime name) renews
+    it from its heartbeat, and the reconciler sends an operation whose lease ran
+    out back to pending, to resume where it stopped.
+    """
+    now = timezone.now()
     claimed = BackgroundOperation.objects.filter(id=operation_id, state=BackgroundOperation.State.PENDING).update(
-        state=BackgroundOperation.State.RUNNING, updated_at=timezone.now()
+        state=BackgroundOperation.State.RUNNING,
+        worker=worker or f"{socket.gethostname()}:{os.getpid()}",
+        lease_expires_at=now + timedelta(seconds=settings.JOBS_LEASE_SECONDS),
+        updated_at=now,
     )
     operation = BackgroundOperation.objects.filter(id=operation_id).first()
     if operation is None:
@@ -178,6 +199,24 @@ def operation_run(operation_id, *, actor: Actor | None = None) -> BackgroundOper
     except Exception as exc:
         logger.exception("operation %s failed", operation.id)
         state, error = BackgroundOperation.State.FAILED, str(exc)
-    BackgroundOperation.objects.filter(id=operation.id).update(state=state, error=error, updated_at=timezone.now())
+    BackgroundOperation.objects.filter(id=operation.id).update(
+        state=state, error=error, worker="", lease_expires_at=None, updated_at=timezone.now()
+    )
     operation.refresh_from_db()
     return operation
+
+
+def operations_resume_abandoned(now) -> int:
+    """Running operations whose lease ran out (their worker died): pending again, published again."""
+    abandoned = list(
+        BackgroundOperation.objects.filter(
+            state=BackgroundOperation.State.RUNNING, lease_expires_at__lt=now
+        ).values_list("id", flat=True)[:10]
+    )
+    resumed = BackgroundOperation.objects.filter(
+        id__in=abandoned, state=BackgroundOperation.State.RUNNING, lease_expires_at__lt=now
+    ).update(state=BackgroundOperation.State.PENDING, worker="", lease_expires_at=None, updated_at=now)
+    for operation_id in abandoned:
+        logger.warning("operation %s lost its worker; resuming it", operation_id)
+        transaction.on_commit(functools.partial(publish_operation, operation_id))
+    return resumed

@@ -1,0 +1,153 @@
+"""The fault suite (``make faults``): the engine, the web and background operations broken on purpose.
+
+Real processes on this machine's PostgreSQL and Redis, plus servers the tests start
+(gunicorn, a redis-server of their own). A PostgreSQL restart is what it is to its
+clients: the database refuses new connections for a while and every open one is cut.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from contextlib import contextmanager
+
+import psycopg
+import pytest
+from django.db import connection
+from django.utils import timezone
+from psycopg import sql
+
+from jobs.engine.reconciler import WORKER_LOST_ERROR
+from jobs.models import BackgroundOperation, DLQEntry, Event, Job, Status
+from jobs.services.config import config_update
+from jobs.services.operations import dlq_retry_all_start
+from jobs.services.submission import job_submit
+from jobs.services.tokens import token_create
+from tests.support.processes import process_env, wait_for
+from tests.support.servers import Web
+
+pytestmark = [pytest.mark.workers, pytest.mark.faults]
+
+
+@contextmanager
+def postgresql_down(seconds: float):
+    """As a restart looks to clients: new connections refused for ``seconds``, every open one cut.
+
+    Done from the server's maintenance database; this test's own connection is spared,
+    so that it can watch.
+    """
+    database = connection.settings_dict
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (spared,) = cursor.fetchone()
+    admin = psycopg.connect(
+        host=database["HOST"] or "127.0.0.1", port=database["PORT"] or 5432, user=database["USER"] or "postgres",
+        password=database["PASSWORD"] or None, dbname="postgres", autocommit=True,
+    )  # fmt: skip
+    name = sql.Identifier(database["NAME"])
+    try:
+        admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS false").format(name))
+        (cut,) = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
+            [database["NAME"], spared],
+        ).fetchone()
+        time.sleep(seconds)
+        yield cut
+    finally:
+        admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(name))
+        admin.close()
+
+
+def test_after_a_postgresql_restart_the_web_answers_the_next_request(transactional_db, roles, cli, make_user, tmp_path):
+    _, token = token_create(actor=cli, user=make_user("viewer"))
+    web = Web(tmp_path, process_env())
+    try:
+        assert web.get(token, "/api/queue/stats") == 200  # gunicorn's worker holds a connection now
+        with postgresql_down(1) as cut:
+            assert cut >= 1
+        statuses = [web.get(token, "/api/queue/stats") for _ in range(5)]
+    finally:
+        web.process.stop()
+    assert statuses == [200] * 5, "no request answers 500 after the database came back"
+
+
+def test_a_job_that_runs_through_a_postgresql_restart_keeps_its_outcome(workers, beat, cli):
+    """The outcome write is tried again on a new connection instead of the run being lost."""
+    config_update(actor=cli, changes={"worker": {"retryDelayMs": 200}})
+    job, _ = job_submit(actor=cli, entrypoint="demo.sleep", params={"seconds": 3})
+    # A lease longer than the outage, as in production (30 s against a restart of seconds).
+    env = process_env(JOBS_LEASE_SECONDS="20")
+    workers(1, env=env)
+    beat(env=env)
+    wait_for(lambda: Job.objects.filter(id=job.id, status=Status.RUNNING).exists(), timeout=30, message="running")
+
+    with postgresql_down(4):
+        pass
+
+    wait_for(lambda: Job.objects.get(id=job.id).is_final, timeout=60, message="the job ended")
+    job.refresh_from_db()
+    assert job.status == Status.SUCCEEDED and job.attempts == 1
+    assert job.result == {"slept": 3.0}
+    types = list(Event.objects.filter(job_id=job.id).order_by("id").values_list("type", flat=True))
+    assert types == ["job:submitted", "job:started", "job:succeeded"]
+    assert not Event.objects.filter(data__error__startswith=WORKER_LOST_ERROR).exists()
+
+
+def _dead_letters(count: int) -> list[uuid.UUID]:
+    now = timezone.now()
+    jobs = [
+        Job(
+            job_key=f"fault:{n}",
+            entrypoint="demo.noop",
+            params={"n": n},
+            status=Status.FAILED,
+            attempts=3,
+            last_error="RuntimeError: upstream down",
+            created_at=now,
+            updated_at=now,
+            completed_at=now,
+        )
+        for n in range(count)
+    ]
+    Job.objects.bulk_create(jobs, batch_size=2000)
+    DLQEntry.objects.bulk_create(
+        [
+            DLQEntry(
+                job=job, reason="Max attempts exceeded (3/3)", attempts=3, last_error=job.last_error, fingerprint="f"
+            )
+            for job in jobs
+        ],
+        batch_size=2000,
+    )
+    return [job.id for job in jobs]
+
+
+def test_a_retry_all_whose_worker_is_killed_resumes_elsewhere_and_retries_each_entry_once(workers, beat, cli):
+    # The retried jobs wait (the system is disabled), so what is counted is only what the retry-all did.
+    config_update(actor=cli, changes={"worker": {"enabled": False}, "queue": {"maxQueueSize": 100_000}})
+    originals = _dead_letters(6000)
+    operation = dlq_retry_all_start(actor=cli, reason="upstream is back")
+    [victim] = workers(1)
+    wait_for(
+        lambda: BackgroundOperation.objects.filter(id=operation.id, state="running").exists(),
+        timeout=30,
+        interval=0.02,
+        message="the operation running",
+    )
+    victim.kill9()
+    running = BackgroundOperation.objects.get(id=operation.id)
+    assert running.state == "running" and running.worker.startswith("w1@")
+
+    workers(1)
+    beat()
+    wait_for(
+        lambda: BackgroundOperation.objects.get(id=operation.id).state == "done",
+        timeout=90,
+        message="the operation resumed and finished",
+    )
+    finished = BackgroundOperation.objects.get(id=operation.id)
+    assert finished.done == finished.total == 6000 and finished.result == {"retried": 6000}
+    assert not DLQEntry.objects.filter(job_id__in=originals).exists()
+    retries = Job.objects.filter(retried_from_id__in=originals)
+    assert retries.count() == 6000 and retries.values("retried_from_id").distinct().count() == 6000
+    assert finished.worker == "" and finished.lease_expires_at is None
