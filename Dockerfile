@@ -19,4 +19,5 @@ RUN SECRET_KEY=collectstatic-at-build-time-only python manage.py collectstatic -
 USER jobs
 
 EXPOSE 8000
-CMD ["gunicorn", "jobsconsole.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-", "--no-control-socket"]
+# Long work runs as background operations; the time-out only bounds reading a big upload (64 MB).
+CMD ["gunicorn", "jobsconsole.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--timeout", "120", "--access-logfile", "-", "--no-control-socket"]

@@ -424,6 +424,20 @@ class BackgroundOperation(models.Model):
         return int(self.done * 100 / self.total) if self.total else 0
 
 
+class OperationInput(models.Model):
+    """What a background operation works on that is too big for its params (an upload).
+
+    In the database, not on the web server's disk, so any worker can read it; removed
+    once the operation ends.
+    """
+
+    operation = models.OneToOneField(BackgroundOperation, primary_key=True, on_delete=models.CASCADE)
+    data = models.BinaryField()
+
+    def __str__(self) -> str:
+        return f"input of {self.operation_id}"
+
+
 class GitHubDelivery(models.Model):
     """Webhook deliveries already applied, so a replayed X-GitHub-Delivery is a no-op."""
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from jobs import selectors
 from jobs.actions import inputs
 from jobs.actions.inputs import config_changes
 from jobs.actions.validation import invalid_input
@@ -165,7 +166,17 @@ def force_fail_running(actor: Actor, data: inputs.Confirmed, target: None) -> Ou
     return Outcome({"failed": failed}, f"force-failed {failed} running jobs; they are in the DLQ")
 
 
+# Above these, the work goes to a worker as a background operation (202 with its progress):
+# no request waits for it, whatever the web server's time-out.
+CLEAR_ALL_INLINE_MAX = 20_000  # jobs
+IMPORT_INLINE_MAX = 2 * 1024 * 1024  # characters of JSONL
+
+
 def clear_all(actor: Actor, data: inputs.Confirmed, target: None) -> Outcome:
+    if selectors.job_total() > CLEAR_ALL_INLINE_MAX:
+        operation = operations.clear_all_start(actor=actor, reason=data.reason)
+        message = f"clearing all {operation.total} jobs in the background, export first: operation {operation.id}"
+        return Outcome({"operation": operation_to_dict(operation)}, message, 202)
     result = lifecycle.jobs_clear_all(actor=actor, reason=data.reason)
     return Outcome(result, f"removed {result['removed']} jobs; export written to {result['export']}")
 
@@ -179,6 +190,10 @@ def change_config(actor: Actor, data: BaseModel, target: None) -> Outcome:
 def import_jsonl(actor: Actor, data: inputs.JsonlImport, target: None) -> Outcome:
     from jobs.services.jsonl import jsonl_import
 
+    if len(data.text) > IMPORT_INLINE_MAX:
+        operation = operations.jsonl_import_start(actor=actor, text=data.text, skip_bad_lines=data.skipBadLines)
+        message = f"importing {operation.total} lines in the background: operation {operation.id}"
+        return Outcome({"operation": operation_to_dict(operation)}, message, 202)
     report = jsonl_import(actor=actor, text=data.text, skip_bad_lines=data.skipBadLines)
     skipped = [{"line": line, "error": error} for line, error in report["skipped"]]
     message = (

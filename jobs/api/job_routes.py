@@ -20,6 +20,7 @@ from jobs.api.schemas import (
     JobListQuery,
     JobOut,
     JobPageOut,
+    OperationStartedOut,
     errors,
 )
 from jobs.representations import job_detail_to_dict, job_to_dict
@@ -82,7 +83,7 @@ def job_export(request: HttpRequest):
 @action_route(
     router,
     "jobs.import",
-    response={200: ImportOut},
+    response={200: ImportOut, 202: OperationStartedOut},
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -92,7 +93,9 @@ def job_export(request: HttpRequest):
     },
 )
 def job_import(request: HttpRequest, skipBadLines: bool = False):
-    """Import jobs from JSONL (admin). A bad line refuses the whole file unless skipBadLines."""
+    """Import jobs from JSONL (admin). A bad line refuses the whole file unless skipBadLines.
+
+    A body over 2 MiB is imported in the background: 202 with the operation to follow."""
     length = int(request.META.get("CONTENT_LENGTH") or 0)
     if length > IMPORT_MAX_BYTES:
         raise InvalidInput(f"body: at most {IMPORT_MAX_BYTES} bytes")

@@ -14,6 +14,7 @@ from jobs.api.schemas import (
     EnabledOut,
     FailedOut,
     HealthOut,
+    OperationStartedOut,
     QueueStatsOut,
     RemovedExportOut,
     StoreStatsOut,
@@ -78,9 +79,11 @@ def emergency_force_fail_running(request: HttpRequest, payload: inputs.Confirmed
     return answer(request, "emergency.force_fail_running", payload)
 
 
-@action_route(router, "emergency.clear_all", response={200: RemovedExportOut})
+@action_route(router, "emergency.clear_all", response={200: RemovedExportOut, 202: OperationStartedOut})
 def emergency_clear_all(request: HttpRequest, payload: inputs.Confirmed):
-    """Emergency (admin): delete every job after writing them to a JSONL export (confirm: "clear all jobs")."""
+    """Emergency (admin): delete every job after writing them to a JSONL export (confirm: "clear all jobs").
+
+    Above 20,000 jobs it runs in the background: 202 with the operation to follow."""
     return answer(request, "emergency.clear_all", payload)
 
 

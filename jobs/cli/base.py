@@ -108,7 +108,14 @@ def _action_runner(action: Action, json_fields: tuple[str, ...]) -> Handler:
             return data
 
         outcome = session.perform(action.name, received, target)
-        if options.get("as_json"):
+        if outcome.operation_id:  # big work went to the background: a shell waits for it to end
+            session.say(outcome.message)
+            operation = follow_operation(outcome.operation_id, action.title)
+            if options.get("as_json"):
+                session.show(operation.result)
+            else:
+                session.say(f"done: {operation.result}")
+        elif options.get("as_json"):
             session.show(outcome.data)
         else:
             session.say(outcome.message)

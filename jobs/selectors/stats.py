@@ -28,6 +28,11 @@ from jobs.models import (
 )
 
 
+def job_total() -> int:
+    """How many jobs the store holds, from the running counts."""
+    return sum(count for name, count in tallies().items() if name.startswith("status:"))
+
+
 def tallies() -> dict[str, int]:
     """Every running count by name (see models.Tally): ``status:<status>``, ``dlq``, ``event:<type>``, ``run:...``.
 

@@ -16,11 +16,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from jobs import selectors
 from jobs.engine.wakeups import publish_operation
-from jobs.models import AuditEntry, BackgroundOperation, DLQEntry
+from jobs.models import AuditEntry, BackgroundOperation, DLQEntry, OperationInput
 from jobs.services.audit import Actor, audit_record, audit_verify, authorize
 from jobs.services.dlq import dlq_retry_entries
 from jobs.services.errors import Backpressure, NotFound
+from jobs.services.lifecycle import jobs_clear_all
 
 logger = logging.getLogger("jobs.operations")
 
@@ -59,7 +61,23 @@ def audit_verify_start(*, actor: Actor, background: bool = True) -> BackgroundOp
     return operation
 
 
-def _start(actor: Actor, kind: str, *, total: int, params: dict, background: bool) -> BackgroundOperation:
+def clear_all_start(*, actor: Actor, reason: str) -> BackgroundOperation:
+    """Start the emergency clear-all in the background (export then delete, in one transaction there)."""
+    with transaction.atomic():
+        return _start(actor, "emergency.clear_all", total=selectors.job_total(), params={"reason": reason})
+
+
+def jsonl_import_start(*, actor: Actor, text: str, skip_bad_lines: bool) -> BackgroundOperation:
+    """Start an import of a JSONL upload in the background; the upload waits in the database."""
+    with transaction.atomic():
+        operation = _start(
+            actor, "jobs.import", total=text.count("\n") + 1, params={"skipBadLines": skip_bad_lines}, background=True
+        )
+        OperationInput.objects.create(operation=operation, data=text.encode())
+    return operation
+
+
+def _start(actor: Actor, kind: str, *, total: int, params: dict, background: bool = True) -> BackgroundOperation:
     """Record the operation, with who asked, and hand it to a worker once the transaction commits."""
     operation = BackgroundOperation.objects.create(
         kind=kind,
@@ -145,6 +163,30 @@ def _verify_whole_trail(operation: BackgroundOperation, actor: Actor) -> None:
     )
 
 
+def _clear_all(operation: BackgroundOperation, actor: Actor) -> None:
+    result = jobs_clear_all(actor=actor, reason=operation.params.get("reason", ""))
+    BackgroundOperation.objects.filter(id=operation.id).update(
+        done=result["removed"], total=result["removed"], result=result, updated_at=timezone.now()
+    )
+
+
+def _import(operation: BackgroundOperation, actor: Actor) -> None:
+    from jobs.services.jsonl import jsonl_import
+
+    upload = OperationInput.objects.get(operation=operation)
+    report = jsonl_import(
+        actor=actor, text=bytes(upload.data).decode(), skip_bad_lines=operation.params.get("skipBadLines", False)
+    )
+    skipped = [{"line": line, "error": error} for line, error in report["skipped"]]
+    with transaction.atomic():
+        BackgroundOperation.objects.filter(id=operation.id).update(
+            done=operation.total,
+            result={"imported": report["imported"], "duplicates": report["duplicates"], "skipped": skipped},
+            updated_at=timezone.now(),
+        )
+        upload.delete()
+
+
 @dataclass(frozen=True)
 class OperationKind:
     """What a kind of operation needs: the permission its requester must still hold, and its work."""
@@ -158,6 +200,8 @@ KINDS = {
     "dlq.retry_all": OperationKind("jobs.retry_job", "dlq", _retry_entries_present_at_start),
     "dlq.retry_group": OperationKind("jobs.retry_job", "dlq", _retry_entries_present_at_start),
     "audit.verify": OperationKind("jobs.view_audit", "audit", _verify_whole_trail),
+    "emergency.clear_all": OperationKind("jobs.emergency", "job", _clear_all),
+    "jobs.import": OperationKind("jobs.import_jobs", "job", _import),
 }
 
 
