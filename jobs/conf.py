@@ -38,6 +38,12 @@ DEFAULTS: dict[str, Any] = {
     "JOBS_GITHUB_REPO": "",
     "JOBS_GITHUB_WEBHOOK_SECRET": "",
     "JOBS_GITHUB_TIMEOUT_SECONDS": 10.0,
+    # The audit trail's anchors outside the database (services/audit_anchor.py): the signing key
+    # (default: derived from SECRET_KEY), the file (default: JOBS_VAR_DIR/audit-anchors.jsonl),
+    # and how often a new one is written.
+    "JOBS_AUDIT_ANCHOR_KEY": "",
+    "JOBS_AUDIT_ANCHOR_FILE": "",
+    "JOBS_AUDIT_ANCHOR_SECONDS": 300.0,
     # Where the console's pages send a visitor who is not signed in: its own sign-in page,
     # or the project's (a URL or URL name).
     "JOBS_LOGIN_URL": "jobs:login",

@@ -298,6 +298,11 @@ JOBS_GITHUB_REPO = os.environ.get("GITHUB_REPO", "")
 JOBS_GITHUB_WEBHOOK_SECRET = os.environ.get("GITHUB_WEBHOOK_SECRET", "")
 JOBS_GITHUB_TIMEOUT_SECONDS = env_seconds("GITHUB_TIMEOUT_SECONDS", 10.0)
 
+# The audit trail's signed anchors, kept outside the database (docs/architecture.md).
+JOBS_AUDIT_ANCHOR_KEY = os.environ.get("AUDIT_ANCHOR_KEY", "")
+JOBS_AUDIT_ANCHOR_FILE = os.environ.get("AUDIT_ANCHOR_FILE", "")
+JOBS_AUDIT_ANCHOR_SECONDS = env_seconds("AUDIT_ANCHOR_SECONDS", 300.0)
+
 # Where the app keeps its files; the broker's Redis, for the wake-up gate.
 JOBS_VAR_DIR = VAR_DIR
 JOBS_REDIS_URL = REDIS_URL

@@ -31,6 +31,8 @@ def _isolated_files(settings, tmp_path):
 
     config_forget_recent()
     settings.JOBS_EXPORT_DIR = tmp_path / "exports"
+    # Each test's trail is its own (the database is flushed between tests): so are its anchors.
+    settings.JOBS_AUDIT_ANCHOR_FILE = tmp_path / "audit-anchors.jsonl"
     # Role users are made in most tests: a fast hasher (Django's advice for tests).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Pages render without `collectstatic`: plain storage instead of the manifest one.
@@ -136,3 +138,14 @@ def fake_github(settings):
     settings.JOBS_GITHUB_TIMEOUT_SECONDS = 1.0
     yield fake
     fake.stop()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The fault suite's table (tests/test_faults.py), as docs/architecture.md keeps it."""
+    from tests.support import faults
+
+    if faults.RESULTS:
+        terminalreporter.section("fault suite")
+        terminalreporter.write_line(faults.HEADER)
+        for result in faults.RESULTS:
+            terminalreporter.write_line(result.row())

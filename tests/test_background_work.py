@@ -28,6 +28,17 @@ def many_jobs(count: int) -> None:
     )
 
 
+def big_jsonl(prefix: str) -> list[str]:
+    """Lines of JSONL that add up to more than an import answered at once."""
+    line = {
+        "entrypoint": "demo.noop",
+        "status": "succeeded",
+        "createdAt": "2025-01-01T00:00Z",
+        "params": {"pad": "x" * 200},
+    }
+    return [json.dumps({**line, "id": f"{prefix}-{n}"}) for n in range(IMPORT_INLINE_MAX // 250 + 100)]
+
+
 def test_clearing_more_jobs_than_a_request_should_hold_answers_202_and_a_worker_clears_them(api):
     many_jobs(CLEAR_ALL_INLINE_MAX + 1)
 

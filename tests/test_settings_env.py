@@ -15,9 +15,9 @@ LOAD_SETTINGS = "import django; django.setup(); from django.conf import settings
 SECONDS = ["JOBS_RECONCILE_SECONDS", "JOBS_HEARTBEAT_SECONDS", "JOBS_LEASE_SECONDS", "JOBS_REPUBLISH_SECONDS"]
 
 
-def load_settings(name: str, value: str) -> subprocess.CompletedProcess[str]:
+def load_settings(name: str, value: str, **more: str) -> subprocess.CompletedProcess[str]:
     """Start Python with ``name=value`` added to this test run's environment (DATABASE_URL, REDIS_URL, ...)."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "jobsconsole.settings", name: value}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "jobsconsole.settings", name: value, **more}
     return subprocess.run(
         [sys.executable, "-c", LOAD_SETTINGS.format(name=name)],
         cwd=ROOT,

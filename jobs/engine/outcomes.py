@@ -138,6 +138,8 @@ def backoff_seconds(cfg: JobsSettings, attempts: int) -> float:
 
 
 TRACEBACK_MAX = 20_000
+# What every failed attempt changes, whether it is retried or ends the job.
+_FAILED_ATTEMPT_FIELDS = ("status", "last_error", "last_traceback", "updated_at", "lease_expires_at")
 
 
 def job_fail_attempt(job: Job, *, worker: str | None, error: str, exception: str = "", traceback: str = "") -> str:
@@ -165,16 +167,7 @@ def job_fail_attempt(job: Job, *, worker: str | None, error: str, exception: str
         else:
             current.status = Status.FAILED
             current.completed_at = now
-            current.save(
-                update_fields=[
-                    "status",
-                    "last_error",
-                    "last_traceback",
-                    "updated_at",
-                    "lease_expires_at",
-                    "completed_at",
-                ]
-            )
+            current.save(update_fields=[*_FAILED_ATTEMPT_FIELDS, "completed_at"])
             event_emit("job:failed", job=current, error=current.last_error, attempt=current.attempts, **failure)
             dlq_add(current, reason=f"Max attempts exceeded ({current.attempts}/{current.max_attempts})")
         if worker is None and job.worker:
@@ -187,18 +180,7 @@ def _schedule_retry(job: Job, now, cfg: JobsSettings, failure: dict[str, str]) -
     job.next_attempt_at = now + timedelta(seconds=backoff_seconds(cfg, job.attempts))
     job.published_at = None  # the reconciler publishes it once due
     job.worker = ""
-    job.save(
-        update_fields=[
-            "status",
-            "last_error",
-            "last_traceback",
-            "updated_at",
-            "lease_expires_at",
-            "next_attempt_at",
-            "published_at",
-            "worker",
-        ]
-    )
+    job.save(update_fields=[*_FAILED_ATTEMPT_FIELDS, "next_attempt_at", "published_at", "worker"])
     event_emit(
         "job:retrying",
         job=job,

@@ -73,27 +73,23 @@ class WorkerRuntime:
         with self._guard:
             return list(self._running)
 
-    @contextmanager
     def running(self, job_id):
         """Hold ``job_id``'s lease for as long as its code runs in this process."""
-        with self._guard:
-            self._running.add(job_id)
-        try:
-            yield
-        finally:
-            with self._guard:
-                self._running.discard(job_id)
+        return self._holding(self._running, job_id)
 
-    @contextmanager
     def running_operation(self, operation_id):
         """Hold a background operation's lease for as long as this process runs it."""
+        return self._holding(self._operations, operation_id)
+
+    @contextmanager
+    def _holding(self, held: set, key):
         with self._guard:
-            self._operations.add(operation_id)
+            held.add(key)
         try:
             yield
         finally:
             with self._guard:
-                self._operations.discard(operation_id)
+                held.discard(key)
 
     def count(self, status: str) -> None:
         """Count an outcome; the heartbeat adds the counts to the worker's row."""

@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from jobs.db import dumps, execute_prepared, row_of
 from jobs.models import AuditChainHead, AuditCheckpoint, AuditEntry
+from jobs.services.audit_anchor import anchor_mismatch, anchor_write, anchored_entries
 from jobs.services.errors import InvalidInput
 
 GENESIS_HASH = "0" * 64
@@ -333,6 +334,10 @@ def _verify_chains(
     One query for the entries, in the same snapshot as the heads: an entry
     appended meanwhile is not taken for a removal.
     """
+    # Read outside the database first: what the table must still hold.
+    anchored, anchored_at, anchor_problem = anchored_entries()
+    if anchor_problem:
+        return ChainReport(0, 0, anchor_problem)
     outermost = not connection.in_atomic_block
     with transaction.atomic():
         if connection.vendor == "postgresql":
@@ -343,7 +348,7 @@ def _verify_chains(
                 statements.insert(0, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
             with connection.cursor() as cursor:
                 cursor.execute("; ".join(statements))
-        heads = dict(AuditChainHead.objects.values_list("pk", "last_hash"))
+        heads, found = _heads_and_anchored(anchored)
         walks = {
             chain: _ChainWalk(chain, checkpoints.get(chain))
             for chain in sorted(set(heads) | headless | set(checkpoints))
@@ -360,8 +365,38 @@ def _verify_chains(
         report = walk.finish(heads.get(walk.chain))
         if not report.ok:
             return ChainReport(checked, report.broken_at, report.problem)
+    # Every link holds; what the database alone cannot prove is checked against the anchor.
+    broken_at, problem = anchor_mismatch(anchored, anchored_at, found)
+    if problem:
+        return ChainReport(checked, broken_at, problem)
     _checkpoint([walk.reached for walk in walks.values() if walk.reached is not None])
+    anchor_write()
     return ChainReport(sum(walk.checked for walk in walks.values()))
+
+
+# The chains' heads and the entries the latest anchor names, in one read of the snapshot.
+_HEADS_AND_ANCHORED = """
+SELECT id, last_hash, false FROM jobs_auditchainhead
+UNION ALL
+SELECT entry.id, entry.hash, true FROM jobs_auditentry AS entry
+JOIN unnest(%s::int[], %s::bigint[]) AS anchored (chain, entry_id)
+    ON entry.chain = anchored.chain AND entry.id = anchored.entry_id
+"""
+
+
+def _heads_and_anchored(anchored: dict[int, tuple[int, str]]) -> tuple[dict[int, str], dict[int, str]]:
+    """({chain: head hash}, {anchored entry id: its hash now})."""
+    if connection.vendor != "postgresql":
+        heads = dict(AuditChainHead.objects.values_list("pk", "last_hash"))
+        wanted = Q(pk__in=[])
+        for chain, (entry_id, _) in anchored.items():
+            wanted |= Q(chain=chain, id=entry_id)
+        return heads, dict(AuditEntry.objects.filter(wanted).values_list("id", "hash"))
+    with connection.cursor() as cursor:
+        cursor.execute(_HEADS_AND_ANCHORED, [list(anchored), [entry_id for entry_id, _ in anchored.values()]])
+        rows = cursor.fetchall()
+    heads = {int(key): value for key, value, is_entry in rows if not is_entry}
+    return heads, {int(key): value for key, value, is_entry in rows if is_entry}
 
 
 # Each chain's entries from its checkpoint on, one index range scan per chain (chain, id).

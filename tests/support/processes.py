@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dj_database_url
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,6 +45,8 @@ def process_env(**extra: str) -> dict[str, str]:
     env.update(FAST_ENGINE_ENV)
     env["DATABASE_URL"] = test_database_url()
     env["PYTHONUNBUFFERED"] = "1"
+    # The test's own audit anchors (tests/conftest.py): its database is flushed after it.
+    env["AUDIT_ANCHOR_FILE"] = str(settings.JOBS_AUDIT_ANCHOR_FILE)
     env.update(extra)
     return env
 
