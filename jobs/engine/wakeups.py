@@ -10,17 +10,27 @@ committed while every place is taken is always found by one of those drains.
 Without Redis (the embedded broker of ``make run``) every request publishes.
 A wake-up lost anyway (broker down, gate drifted) is repaired by the reconciler,
 which publishes again for due jobs whose ``published_at`` is old.
+
+No request waits on the broker: after commit the wake-ups go to a thread of the
+process (``_Outbox``) that publishes them, so a broker that is down or hung costs
+that thread its time-outs, not the request. The job row is the outbox already;
+what the thread could not send, the reconciler publishes.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
-from collections.abc import Iterable
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from jobs import task_names
 from jobs.models import Job
@@ -79,11 +89,62 @@ def wakeup_taken() -> None:
         logger.warning("wake-up gate unavailable (%s)", exc)
 
 
+class _Outbox:
+    """This process's publishing thread: messages handed over after commit, sent in order."""
+
+    # How long a process that exits waits for wake-ups still to send (a CLI submit, say).
+    FLUSH_SECONDS = 10.0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._queue: queue.Queue[Callable[[], object]] = queue.Queue()
+
+    def put(self, send: Callable[[], object]) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # the first wake-up of this process, or of a forked child
+                self._pid, self._queue = os.getpid(), queue.Queue()
+                threading.Thread(
+                    target=self._send_forever, args=(self._queue,), name="jobs-wakeups", daemon=True
+                ).start()
+                atexit.register(self.flush)
+            self._queue.put(send)
+
+    def _send_forever(self, pending: queue.Queue[Callable[[], object]]) -> None:
+        while True:
+            send = pending.get()
+            try:
+                send()
+            except Exception:  # the reconciler publishes what could not be sent
+                logger.exception("a message was not published; the reconciler will")
+            finally:
+                pending.task_done()
+                if pending.empty():  # a publish that failed wrote to the database: let go of it
+                    connection.close()
+
+    def flush(self, timeout: float = FLUSH_SECONDS) -> bool:
+        """Wait until every wake-up handed over so far was sent (or given up); False on time-out."""
+        deadline = time.monotonic() + timeout
+        while self._pid == os.getpid() and self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+
+_outbox = _Outbox()
+
+
 def wake_after_commit(job_ids: Iterable) -> None:
-    """After the transaction commits, wake workers for these newly due jobs."""
+    """After the transaction commits, have this process's outbox thread wake workers for these jobs."""
     ids = [str(job_id) for job_id in job_ids]
     if ids:
-        transaction.on_commit(lambda: wake(ids))
+        transaction.on_commit(lambda: _outbox.put(lambda: wake(ids)))
+
+
+def wakeups_flush(timeout: float = _Outbox.FLUSH_SECONDS) -> bool:
+    """Wait for the wake-ups this process handed over to be published (tests, benchmarks, exit)."""
+    return _outbox.flush(timeout)
 
 
 def wake(job_ids: list[str], *, cap: int | None = None) -> int:
@@ -116,6 +177,11 @@ def wake_another_drain() -> None:
             current_app.send_task(task_names.RUN_JOBS, args=[None], retry=False)
         except Exception as exc:  # the reconciler publishes for due jobs later
             logger.warning("could not publish a wake-up (%s)", exc)
+
+
+def publish_operation_after_commit(operation_id) -> None:
+    """After the transaction commits, have the outbox thread hand the operation to a worker."""
+    transaction.on_commit(lambda: _outbox.put(lambda: publish_operation(operation_id)))
 
 
 def publish_operation(operation_id) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import socket
@@ -17,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs import selectors
-from jobs.engine.wakeups import publish_operation
+from jobs.engine.wakeups import publish_operation_after_commit
 from jobs.models import AuditEntry, BackgroundOperation, DLQEntry, OperationInput
 from jobs.services.audit import Actor, audit_record, audit_verify, authorize
 from jobs.services.dlq import dlq_retry_entries
@@ -93,7 +92,7 @@ def _start(actor: Actor, kind: str, *, total: int, params: dict, background: boo
         requested_by=actor.name,
     )
     if background:
-        transaction.on_commit(lambda: publish_operation(operation.id))
+        publish_operation_after_commit(operation.id)
     return operation
 
 
@@ -262,5 +261,5 @@ def operations_resume_abandoned(now) -> int:
     ).update(state=BackgroundOperation.State.PENDING, worker="", lease_expires_at=None, updated_at=now)
     for operation_id in abandoned:
         logger.warning("operation %s lost its worker; resuming it", operation_id)
-        transaction.on_commit(functools.partial(publish_operation, operation_id))
+        publish_operation_after_commit(operation_id)
     return resumed

@@ -21,6 +21,8 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).with_name("celery"))
 
+CHILD_APPLICATION_NAME = "jobs-tests-child"
+
 # Fast clocks so that recovery and retries happen within a test.
 FAST_ENGINE_ENV = {
     "JOBS_HEARTBEAT_SECONDS": "0.5",
@@ -45,6 +47,8 @@ def process_env(**extra: str) -> dict[str, str]:
     env.update(FAST_ENGINE_ENV)
     env["DATABASE_URL"] = test_database_url()
     env["PYTHONUNBUFFERED"] = "1"
+    # Their database sessions carry this name (libpq reads it), so a test can cut theirs only.
+    env["PGAPPNAME"] = CHILD_APPLICATION_NAME
     # The test's own audit anchors (tests/conftest.py): its database is flushed after it.
     env["AUDIT_ANCHOR_FILE"] = str(settings.JOBS_AUDIT_ANCHOR_FILE)
     env.update(extra)
