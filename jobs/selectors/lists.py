@@ -7,7 +7,9 @@ import uuid
 from datetime import datetime, timedelta
 from typing import TypedDict
 
+from django.db import connection
 from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Min, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from jobs.jobsconfig import JobsSettings
@@ -149,6 +151,17 @@ def events_feed(*, after: int | None = None, type: str | None = None, limit: int
     return list(events.order_by("-id")[:limit])
 
 
+def _names_object(object_id: str):
+    """Entries whose object_ids hold ``object_id``: jsonb containment, or json_each on SQLite (no ``contains``)."""
+    if connection.vendor != "sqlite":
+        return Q(object_ids__contains=[object_id])
+    return RawSQL(
+        "EXISTS (SELECT 1 FROM json_each(jobs_auditentry.object_ids) WHERE json_each.value = %s)",
+        [object_id],
+        output_field=BooleanField(),
+    )
+
+
 def audit_entries(
     *, actor: str | None = None, action: str | None = None, object_id: str | None = None, since=None, until=None
 ):
@@ -158,7 +171,7 @@ def audit_entries(
     if action:
         entries = entries.filter(action=action)
     if object_id:
-        entries = entries.filter(object_ids__contains=[object_id])
+        entries = entries.filter(_names_object(object_id))
     if since:
         entries = entries.filter(created_at__gte=since)
     if until:
