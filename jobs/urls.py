@@ -40,6 +40,7 @@ pages = [
     path("workers/", workers.worker_list, name="worker-list"),
     path("events/", events.event_list, name="event-list"),
     path("emergency/", emergency.emergency, name="emergency"),
+    path("exports/<str:name>", emergency.export_download, name="export-download"),
     path("audit/", audit.audit_list, name="audit-list"),
     path("audit/export.csv", audit.audit_export, name="audit-export"),
     path("audit/verify", audit.audit_verify_view, name="audit-verify"),

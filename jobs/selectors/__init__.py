@@ -26,6 +26,7 @@ from jobs.selectors.records import (
     dlq_entry_of,
     job_with_events,
     operation,
+    recent_exports,
     runtime_config_row,
     user_named,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "low_priority_queued",
     "operation",
     "queue_stats",
+    "recent_exports",
     "runtime_config_row",
     "store_stats",
     "tallies",

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.conf import settings
+
 from jobs.models import (
     BackgroundOperation,
     DLQEntry,
@@ -43,3 +48,18 @@ def user_named(username: str):
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.filter(username=username).first()
+
+
+def recent_exports(limit: int = 5) -> list[dict]:
+    """The newest JSONL exports written before destructive actions: name, size, when."""
+    from jobs.services.export import EXPORT_NAME
+
+    directory = Path(settings.JOBS_EXPORT_DIR)
+    if not directory.is_dir():
+        return []
+    files = [path for path in directory.iterdir() if EXPORT_NAME.match(path.name) and path.is_file()]
+    files.sort(key=lambda path: path.stat().st_mtime, reverse=True)
+    return [
+        {"name": path.name, "bytes": path.stat().st_size, "at": datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)}
+        for path in files[:limit]
+    ]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 from django.conf import settings
@@ -12,17 +14,29 @@ from django.utils import timezone
 from jobs.models import Job
 from jobs.representations import dlq_entry_to_dict, job_to_dict
 
+# What an export's file name looks like: a label and a time, nothing a path could hide in.
+EXPORT_NAME = re.compile(r"^[a-z][a-z-]*-\d{8}T\d{12}Z\.jsonl$")
+
 
 def export_path(label: str) -> Path:
     directory = Path(settings.JOBS_EXPORT_DIR)
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     stamp = timezone.now().strftime("%Y%m%dT%H%M%S%fZ")
     return directory / f"{label}-{stamp}.jsonl"
 
 
+def export_file(name: str) -> Path | None:
+    """The export called ``name`` in JOBS_EXPORT_DIR, or None (no such export, or not an export's name)."""
+    if not EXPORT_NAME.match(name):
+        return None
+    path = Path(settings.JOBS_EXPORT_DIR) / name
+    return path if path.is_file() else None
+
+
 def write_jsonl(path: Path, rows) -> int:
+    """Write ``rows`` as a new file readable by its owner only: exports hold every job's params."""
     count = 0
-    with path.open("w", encoding="utf-8") as out:
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as out:
         for row in rows:
             out.write(json.dumps(row, cls=DjangoJSONEncoder, separators=(",", ":")) + "\n")
             count += 1

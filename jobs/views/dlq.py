@@ -15,6 +15,7 @@ from jobs.pagination import keyset_page, parse_limit
 from jobs.services.config import config_get
 from jobs.services.errors import NotFound
 from jobs.views.common import HtmxHttpRequest, login_required, page, require_perm, service_errors
+from jobs.views.emergency import EXPORTS_PERMISSION
 
 
 @login_required
@@ -40,6 +41,7 @@ def dlq_list(request: HtmxHttpRequest) -> HttpResponse:
         "count": selectors.dlq_count(fingerprint=fingerprint),
         "cfg": config_get(),
         "clear_phrase": DLQ_CLEAR_CONFIRMATION,
+        "exports": selectors.recent_exports() if request.user.has_perm(EXPORTS_PERMISSION) else [],
         "first_page": not request.GET.get("cursor"),
     }
     return page(request, "jobs/dlq.html", context, partial="entries")

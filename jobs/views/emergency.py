@@ -1,15 +1,24 @@
-"""The emergency page (admin); force-fail running, clear all and disable are catalog actions."""
+"""The emergency page (admin); force-fail running, clear all and disable are catalog actions.
+
+Also the download of the JSONL exports that clear all and clear the DLQ write first.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET
 
 from jobs import selectors
 from jobs.actions.catalog import CLEAR_ALL_CONFIRMATION, DISABLE_CONFIRMATION, FORCE_FAIL_CONFIRMATION
+from jobs.services.audit import Actor, audit_record
 from jobs.services.config import config_get
+from jobs.services.export import export_file
 from jobs.views.common import HtmxHttpRequest, login_required, require_perm
+
+# Exports hold every job's params: only the role that may run the destructive actions reads them.
+EXPORTS_PERMISSION = "jobs.emergency"
 
 
 @login_required
@@ -17,6 +26,7 @@ from jobs.views.common import HtmxHttpRequest, login_required, require_perm
 def emergency(request: HtmxHttpRequest) -> HttpResponse:
     require_perm(request, "jobs.emergency")
     context = {
+        "exports": selectors.recent_exports(),
         "store": selectors.store_stats(),
         "cfg": config_get(),
         "phrases": {
@@ -26,3 +36,16 @@ def emergency(request: HtmxHttpRequest) -> HttpResponse:
         },
     }
     return TemplateResponse(request, "jobs/emergency.html", context)
+
+
+@login_required
+@require_GET
+def export_download(request: HtmxHttpRequest, name: str) -> FileResponse:
+    """One export file, as an attachment; the download is recorded in the audit trail."""
+    require_perm(request, EXPORTS_PERMISSION)
+    path = export_file(name)
+    if path is None:
+        raise Http404("no such export")
+    with transaction.atomic():
+        audit_record(Actor.for_request(request), action="export.download", object_type="export", object_ids=[name])
+    return FileResponse(path.open("rb"), as_attachment=True, filename=name, content_type="application/x-ndjson")
