@@ -19,6 +19,7 @@ from jobs.services.lifecycle import job_force_fail
 from jobs.services.operations import dlq_retry_all_start, operation_run
 from jobs.services.submission import job_submit
 from tests.support.api import Api
+from tests.support.console import live_worker
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
 BLOCK = re.compile(r"```sh\n# (?P<name>[a-z0-9-]+)\n(?P<body>.*?)```", re.DOTALL)
@@ -135,6 +136,12 @@ def _setup_import_file(cli, tmp_path):
     return {}
 
 
+def _one_worker_alive(cli, tmp_path):
+    submit(cli, 1)
+    live_worker()
+    return {}
+
+
 def _nothing(cli, tmp_path):
     submit(cli, 1)
     return {}
@@ -221,7 +228,7 @@ SCENARIOS = {
         lambda out, env, tmp_path: json.loads(out) == {"imported": 1, "duplicates": 0, "skipped": []},
     ),
     "health": (
-        _nothing,
+        _one_worker_alive,
         lambda out, env, tmp_path: (
             (json.loads(out)["status"], json.loads(out)["data"]["jobs"]["store"]["queued"]) == ("healthy", 1)
         ),

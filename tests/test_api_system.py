@@ -12,6 +12,7 @@ from jobs.models import DLQEntry, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_get, config_update
 from jobs.services.submission import job_submit
 from tests.support.api import last_audit
+from tests.support.console import live_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -23,11 +24,13 @@ def submit(cli, n: int, **fields) -> Job:
 
 def test_it_reports_health_in_the_runbook_shape(api, cli):
     submit(cli, 1)
+    live_worker()
 
     body = api("viewer").get("/api/health").json()
 
     assert body["status"] == "healthy"
     assert body["issues"] == []
+    assert api("viewer").get("/api/health?probe=true").status_code == 200
     jobs = body["data"]["jobs"]
     assert jobs["store"]["queued"] == 1
     assert jobs["queue"]["utilizationPercent"] == 1.0
@@ -223,3 +226,14 @@ def test_it_answers_an_unknown_api_path_with_a_json_404(api):
 
     assert response.status_code == 404
     assert response.json()["error"] == "no API endpoint at /api/no-such-thing"
+
+
+def test_a_probe_reads_503_when_no_worker_can_run_the_queue(api, cli):
+    submit(cli, 1)
+
+    plain = api("viewer").get("/api/health")
+    probe = api("viewer").get("/api/health?probe=true")
+
+    assert plain.status_code == 200 and plain.json()["status"] == "degraded"
+    assert plain.json()["issues"] == ["No worker alive: 1 queued jobs cannot run"]
+    assert probe.status_code == 503 and probe.json() == plain.json()

@@ -27,6 +27,7 @@ from jobs.services.config import config_get
 from jobs.services.lifecycle import job_force_fail
 from jobs.services.submission import job_submit
 from tests.conftest import PASSWORD
+from tests.support.console import live_worker
 from tests.support.processes import ROOT
 
 pytestmark = pytest.mark.django_db
@@ -164,6 +165,7 @@ def test_it_refuses_bad_input_with_one_line_and_a_non_zero_exit_changing_nothing
 
 
 def test_it_reports_health_lists_and_shows_jobs(jobs_cmd, world):
+    live_worker()
     health = jobs_cmd("health")
     assert health.code == 0
     assert health.json()["status"] == "healthy"

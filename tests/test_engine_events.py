@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from jobs.engine.admission import job_claim_next
 from jobs.engine.runner import job_execute
-from jobs.models import DLQEntry, Event, Job, Status
+from jobs.models import DLQEntry, Event, Job, Status, WorkerHeartbeat
 from jobs.selectors import system_health
 from jobs.services.approvals import approvals_expire_due, job_approve
 from jobs.services.config import config_get, config_update
@@ -18,6 +18,7 @@ from jobs.services.events import EVENT_TYPES
 from jobs.services.lifecycle import job_cancel
 from jobs.services.submission import job_submit
 from jobs.signals import job_event
+from tests.support.console import live_worker
 
 pytestmark = pytest.mark.django_db
 
@@ -116,9 +117,12 @@ def test_it_sends_each_event_as_a_signal_after_commit(cli, django_capture_on_com
     assert received == [("job:submitted", job.id), ("job:canceled", job.id)]
 
 
-def health(cli, **changes):
+def health(cli, *, workers: bool = True, **changes):
+    """system_health with one worker alive (``workers=False``: none), after ``changes``."""
     if changes:
         config_update(actor=cli, changes=changes)
+    if workers and not WorkerHeartbeat.objects.exists():
+        live_worker()
     return system_health(config_get())
 
 
@@ -126,6 +130,19 @@ def test_it_is_healthy_with_an_empty_queue(cli):
     report = health(cli)
     assert (report["status"], report["issues"]) == ("healthy", [])
     assert set(report["data"]["jobs"]) == {"store", "queue", "worker"}
+
+
+def test_it_is_degraded_when_no_worker_is_alive_and_says_what_waits(cli):
+    for n in range(3):
+        job_submit(actor=cli, entrypoint="demo.noop", params={"n": n})
+    report = health(cli, workers=False)
+    assert (report["status"], report["issues"]) == ("degraded", ["No worker alive: 3 queued jobs cannot run"])
+
+
+def test_it_is_degraded_and_names_the_disabled_job_system(cli):
+    report = health(cli, worker={"enabled": False})
+    assert report["status"] == "degraded"
+    assert report["issues"] == ["The job system is disabled (worker.enabled is false): no job starts"]
 
 
 def test_it_is_degraded_by_backpressure_alone(cli):

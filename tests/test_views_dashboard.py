@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from jobs.models import Event, Status
 from jobs.views.dashboard import key_metrics
-from tests.support.console import login, make_dlq_entry, make_job
+from tests.support.console import live_worker, login, make_dlq_entry, make_job
 
 
 def _health(utilization=0.0, dlq=0, backpressure=False, uptime=0, running=True):
@@ -77,3 +77,15 @@ def test_it_says_which_repository_the_watcher_watches(client, users, settings):
     settings.JOBS_GITHUB_REPO = "acme/ops"
     response = login(client, users["viewer"]).get(reverse("jobs:dashboard"))
     assert "Watching acme/ops; not polled yet." in response.text
+
+
+@pytest.mark.django_db
+def test_the_banner_follows_the_worker_card_when_nothing_can_run(client, users):
+    make_job(status=Status.QUEUED)
+    login(client, users["viewer"])
+
+    nobody = client.get(reverse("jobs:dashboard")).text
+    assert "No worker alive: 1 queued jobs cannot run" in nobody
+
+    live_worker()
+    assert "No worker alive" not in client.get(reverse("jobs:dashboard")).text

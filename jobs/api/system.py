@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 from ninja import Router
+from ninja.responses import Status
 
 from jobs import selectors
 from jobs.actions import inputs
@@ -27,11 +28,17 @@ from jobs.services.config import config_get
 router = Router(tags=["system"])
 
 
-@router.get("/health", response={200: HealthOut, **errors()})
-def health(request: HttpRequest):
-    """system_health in the runbook's shape: status, issues, data.jobs.{store,queue,worker}."""
+@router.get("/health", response={200: HealthOut, 503: HealthOut, **errors(400)})
+def health(request: HttpRequest, probe: bool = False):
+    """system_health in the runbook's shape: status, issues, data.jobs.{store,queue,worker}.
+
+    With ``?probe=true`` a degraded system answers 503 (same body), for a load balancer or
+    a monitor that reads only the HTTP status."""
     require_perm(request)
-    return selectors.system_health(config_get())
+    report = selectors.system_health(config_get())
+    if probe and report["status"] != "healthy":
+        return Status(503, report)
+    return report
 
 
 @router.get("/queue/stats", response={200: QueueStatsOut, **errors()})

@@ -143,8 +143,13 @@ class HealthIssue:
     message: str
 
 
-def health_issues(queue: dict[str, Any]) -> list[HealthIssue]:
+def health_issues(queue: dict[str, Any], worker: dict[str, Any]) -> list[HealthIssue]:
+    """What makes the system degraded: every Key Metric's bad state, the workers' first."""
     issues = []
+    if not worker["enabled"]:
+        issues.append(HealthIssue("disabled", "The job system is disabled (worker.enabled is false): no job starts"))
+    elif not worker["workers"]:
+        issues.append(HealthIssue("workers", f"No worker alive: {queue['queued']} queued jobs cannot run"))
     if queue["backpressureActive"]:
         issues.append(HealthIssue("backpressure", f"Backpressure active ({queue['utilizationPercent']}% of the queue)"))
     if queue["dlq"] > 10:
@@ -158,11 +163,12 @@ def system_health(cfg: JobsSettings) -> dict[str, Any]:
     counts = tallies()
     store = store_stats(counts)
     queue = queue_stats(cfg, counts)
-    issues = health_issues(queue)
+    worker = worker_stats(cfg)
+    issues = health_issues(queue, worker)
     return {
         "status": "degraded" if issues else "healthy",
         "issues": [issue.message for issue in issues],
-        "data": {"jobs": {"store": store, "queue": queue, "worker": worker_stats(cfg)}},
+        "data": {"jobs": {"store": store, "queue": queue, "worker": worker}},
     }
 
 

@@ -41,6 +41,12 @@ def make_dlq_entry(error: str = "RuntimeError: boom", **fields: Any) -> DLQEntry
     )
 
 
+def live_worker(name: str = "w1@test:1") -> WorkerHeartbeat:
+    """A worker process that has just beaten, as a running worker leaves its row."""
+    now = timezone.now()
+    return WorkerHeartbeat.objects.create(name=name, hostname="test", pid=1, started_at=now, last_seen=now)
+
+
 def bulk_jobs(count: int, **fields: Any) -> None:
     """Many jobs in one INSERT, with DLQ entries and events for some, for query-count tests."""
     now = timezone.now()
