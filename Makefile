@@ -47,7 +47,7 @@ faults: $(VENV)/.dev
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m mypy
+	SECRET_KEY=$${SECRET_KEY:-$$(./scripts/local-secret-key)} $(PY) -m mypy
 	SECRET_KEY=$${SECRET_KEY:-$$(./scripts/local-secret-key)} $(PY) manage.py makemigrations --check --dry-run
 
 format: $(VENV)/.dev
