@@ -198,6 +198,8 @@ def test_it_changes_the_configuration_for_an_admin_and_records_before_and_after(
         ({"queue": {"size": 5}}, "queue.size"),
         ({"workers": {}}, "workers"),
         ({}, "config"),
+        ({"approval": {"defaultTtlHours": True}}, "approval.defaultTtlHours"),
+        ({"approval": {"expiryWarningHours": "2"}}, "approval.expiryWarningHours"),
     ],
 )
 def test_it_refuses_an_invalid_configuration_naming_the_field(api, body, field):
@@ -206,6 +208,12 @@ def test_it_refuses_an_invalid_configuration_naming_the_field(api, body, field):
     assert response.status_code == 400
     assert response.json()["error"].startswith(field)
     assert config_get().queue.maxConcurrent == 3
+    assert config_get().approval.defaultTtlHours == 24
+
+
+def test_a_whole_number_of_hours_is_a_number_of_hours(api):
+    response = api("admin").patch("/api/config", {"approval": {"defaultTtlHours": 12}})
+    assert response.status_code == 200 and config_get().approval.defaultTtlHours == 12.0
 
 
 def test_it_refuses_configuration_changes_to_an_operator(api):

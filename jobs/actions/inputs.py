@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
     StringConstraints,
     ValidationError,
@@ -118,8 +119,8 @@ def _section_patch(section: object) -> type[BaseModel]:
     return patch
 
 
-# jobs.json is strict: "5" is not a number of slots, 1 is not true.
-_STRICT: dict[Any, Any] = {int: StrictInt, bool: StrictBool, list[str]: list[Text]}
+# jobs.json is strict: "5" is not a number of slots, 1 is not true, true is not 1 hour.
+_STRICT: dict[Any, Any] = {int: StrictInt, float: StrictFloat, bool: StrictBool, list[str]: list[Text]}
 
 
 def _strict(annotation: Any) -> Any:
