@@ -188,15 +188,15 @@ def change_config(actor: Actor, data: BaseModel, target: None) -> Outcome:
 
 
 def import_jsonl(actor: Actor, data: inputs.JsonlImport, target: None) -> Outcome:
-    from jobs.services.jsonl import jsonl_import
+    from jobs.services.jsonl import import_answer, jsonl_import
 
     if len(data.text) > IMPORT_INLINE_MAX:
         operation = operations.jsonl_import_start(actor=actor, text=data.text, skip_bad_lines=data.skipBadLines)
         message = f"importing {operation.total} lines in the background: operation {operation.id}"
         return Outcome({"operation": operation_to_dict(operation)}, message, 202)
-    report = jsonl_import(actor=actor, text=data.text, skip_bad_lines=data.skipBadLines)
-    skipped = [{"line": line, "error": error} for line, error in report["skipped"]]
+    answer = import_answer(jsonl_import(actor=actor, text=data.text, skip_bad_lines=data.skipBadLines))
     message = (
-        f"imported {report['imported']} jobs, {report['duplicates']} already present, {len(skipped)} bad lines skipped"
+        f"imported {answer['imported']} jobs, {answer['duplicates']} already present, "
+        f"{len(answer['skipped'])} bad lines skipped"
     )
-    return Outcome({"imported": report["imported"], "duplicates": report["duplicates"], "skipped": skipped}, message)
+    return Outcome(answer, message)

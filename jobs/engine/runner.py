@@ -166,16 +166,16 @@ def with_reconnect[T](write: Callable[[], T], *, job: Job) -> T:
     Safe to repeat: every outcome is a compare-and-set on the attempt, so a write that
     did commit before its connection broke is discarded the second time.
     """
-    for wait in (*OUTCOME_WRITE_WAITS, None):
+    for wait in OUTCOME_WRITE_WAITS:
         try:
             return write()
         except (OperationalError, InterfaceError) as exc:
-            if wait is None or connection.in_atomic_block:
+            if connection.in_atomic_block:
                 raise
             logger.warning("outcome of job %s not written (%s); reconnecting in %ss", job.id, exc, wait)
             connection.close()  # the next query opens a new connection
             time.sleep(wait)
-    raise AssertionError("unreachable")
+    return write()  # the last try: its error, if any, is the run's
 
 
 def job_execute(job: Job, *, worker: str, cfg: JobsSettings | None = None) -> str:

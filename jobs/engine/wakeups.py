@@ -142,11 +142,6 @@ def wake_after_commit(job_ids: Iterable) -> None:
         transaction.on_commit(lambda: _outbox.put(lambda: wake(ids)))
 
 
-def wakeups_flush(timeout: float = _Outbox.FLUSH_SECONDS) -> bool:
-    """Wait for the wake-ups this process handed over to be published (tests, benchmarks, exit)."""
-    return _outbox.flush(timeout)
-
-
 def wake(job_ids: list[str], *, cap: int | None = None) -> int:
     """Publish up to one wake-up per job, no more than the gate lets out; returns how many."""
     return publish(job_ids[: _places(len(job_ids), _cap() if cap is None else cap)])

@@ -9,10 +9,13 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import transaction
 from django.utils import timezone
 
 from jobs.models import Job
 from jobs.representations import dlq_entry_to_dict, job_to_dict
+from jobs.services.audit import Actor, audit_record
+from jobs.services.errors import NotFound
 
 # What an export's file name looks like: a label and a time, nothing a path could hide in.
 EXPORT_NAME = re.compile(r"^[a-z][a-z-]*-\d{8}T\d{12}Z\.jsonl$")
@@ -25,12 +28,17 @@ def export_path(label: str) -> Path:
     return directory / f"{label}-{stamp}.jsonl"
 
 
-def export_file(name: str) -> Path | None:
-    """The export called ``name`` in JOBS_EXPORT_DIR, or None (no such export, or not an export's name)."""
-    if not EXPORT_NAME.match(name):
-        return None
+def export_download(*, actor: Actor, name: str) -> Path:
+    """The export called ``name`` in JOBS_EXPORT_DIR, its download recorded; NotFound for anything else.
+
+    Only an export's own name is looked up, so no path can reach another file.
+    """
     path = Path(settings.JOBS_EXPORT_DIR) / name
-    return path if path.is_file() else None
+    if not EXPORT_NAME.match(name) or not path.is_file():
+        raise NotFound("no such export")
+    with transaction.atomic():
+        audit_record(actor, action="export.download", object_type="export", object_ids=[name])
+    return path
 
 
 def write_jsonl(path: Path, rows) -> int:

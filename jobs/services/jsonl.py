@@ -188,6 +188,12 @@ def _chunks(items: list, size: int = _BATCH):
         yield items[start : start + size]
 
 
+def import_answer(report: dict[str, Any]) -> dict[str, Any]:
+    """An import's report as the API (and an import operation's result) answers it."""
+    skipped = [{"line": line, "error": error} for line, error in report["skipped"]]
+    return {"imported": report["imported"], "duplicates": report["duplicates"], "skipped": skipped}
+
+
 def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> dict[str, Any]:
     """Import jobs; returns {"imported", "duplicates", "skipped": [(line, error)]}.
 

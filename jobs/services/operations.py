@@ -69,9 +69,7 @@ def clear_all_start(*, actor: Actor, reason: str) -> BackgroundOperation:
 def jsonl_import_start(*, actor: Actor, text: str, skip_bad_lines: bool) -> BackgroundOperation:
     """Start an import of a JSONL upload in the background; the upload waits in the database."""
     with transaction.atomic():
-        operation = _start(
-            actor, "jobs.import", total=text.count("\n") + 1, params={"skipBadLines": skip_bad_lines}, background=True
-        )
+        operation = _start(actor, "jobs.import", total=text.count("\n") + 1, params={"skipBadLines": skip_bad_lines})
         OperationInput.objects.create(operation=operation, data=text.encode())
     return operation
 
@@ -170,18 +168,15 @@ def _clear_all(operation: BackgroundOperation, actor: Actor) -> None:
 
 
 def _import(operation: BackgroundOperation, actor: Actor) -> None:
-    from jobs.services.jsonl import jsonl_import
+    from jobs.services.jsonl import import_answer, jsonl_import
 
     upload = OperationInput.objects.get(operation=operation)
     report = jsonl_import(
         actor=actor, text=bytes(upload.data).decode(), skip_bad_lines=operation.params.get("skipBadLines", False)
     )
-    skipped = [{"line": line, "error": error} for line, error in report["skipped"]]
     with transaction.atomic():
         BackgroundOperation.objects.filter(id=operation.id).update(
-            done=operation.total,
-            result={"imported": report["imported"], "duplicates": report["duplicates"], "skipped": skipped},
-            updated_at=timezone.now(),
+            done=operation.total, result=import_answer(report), updated_at=timezone.now()
         )
         upload.delete()
 

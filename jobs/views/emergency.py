@@ -5,16 +5,16 @@ Also the download of the JSONL exports that clear all and clear the DLQ write fi
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import FileResponse, Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET
 
 from jobs import selectors
 from jobs.actions.catalog import CLEAR_ALL_CONFIRMATION, DISABLE_CONFIRMATION, FORCE_FAIL_CONFIRMATION
-from jobs.services.audit import Actor, audit_record
+from jobs.services import export
+from jobs.services.audit import Actor
 from jobs.services.config import config_get
-from jobs.services.export import export_file
+from jobs.services.errors import NotFound
 from jobs.views.common import HtmxHttpRequest, login_required, require_perm
 
 # Exports hold every job's params: only the role that may run the destructive actions reads them.
@@ -43,9 +43,8 @@ def emergency(request: HtmxHttpRequest) -> HttpResponse:
 def export_download(request: HtmxHttpRequest, name: str) -> FileResponse:
     """One export file, as an attachment; the download is recorded in the audit trail."""
     require_perm(request, EXPORTS_PERMISSION)
-    path = export_file(name)
-    if path is None:
-        raise Http404("no such export")
-    with transaction.atomic():
-        audit_record(Actor.for_request(request), action="export.download", object_type="export", object_ids=[name])
+    try:
+        path = export.export_download(actor=Actor.for_request(request), name=name)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
     return FileResponse(path.open("rb"), as_attachment=True, filename=name, content_type="application/x-ndjson")
