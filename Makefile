@@ -7,7 +7,7 @@ PYTHON := $(shell ./scripts/find-python)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/jobsconsole
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-example faults lint format bench bench-scale clean install install-dev
+.PHONY: browser-check run test test-example faults lint format bench bench-scale clean install install-dev
 
 $(VENV)/.runtime: requirements.txt
 	@test -n "$(PYTHON)" || { ./scripts/find-python; exit 1; }
@@ -28,10 +28,14 @@ run: $(VENV)/.runtime
 	SECRET_KEY=$${SECRET_KEY:-$$(./scripts/local-secret-key)} $(PY) manage.py runconsole
 
 ## test: the whole suite on PostgreSQL, Redis, Celery workers and Chromium, then the example project's
-test: $(VENV)/.dev
+test: browser-check $(VENV)/.dev
 	SECRET_KEY=$${SECRET_KEY:-$$(./scripts/local-secret-key)} DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
 	$(MAKE) test-example
+
+# Before anything is installed, so that a machine without Chromium hears it at once.
+browser-check:
+	@./scripts/need-chromium
 
 ## test-example: the shop of examples/ with the app, on its own Celery workers (and a fresh pip install)
 test-example: $(VENV)/.dev

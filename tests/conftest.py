@@ -24,6 +24,19 @@ def pytest_configure(config) -> None:
         raise pytest.UsageError("The suite needs Redis: run it with `make test`, or set REDIS_URL=redis://...")
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """A run that includes browser tests stops before the first test when Chromium is missing,
+    with one line, instead of an error in each browser test (``make test`` installs it first)."""
+    from tests.support.browser import CHROMIUM
+
+    wants_browser = any(item.get_closest_marker("browser") or "browser" in item.fixturenames for item in items)
+    if wants_browser and not os.access(CHROMIUM, os.X_OK):
+        raise pytest.UsageError(
+            f"The browser tests need Debian's chromium ({CHROMIUM} is missing): run `make test`, which installs it, "
+            "or `apt-get install chromium chromium-driver`; `-m 'not browser'` leaves them out."
+        )
+
+
 @pytest.fixture(autouse=True)
 def _isolated_files(settings, tmp_path):
     """Exports land in the test's own folder; no configuration read by an earlier test is reused."""

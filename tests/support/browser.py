@@ -24,7 +24,7 @@ from playwright.sync_api import Error as PlaywrightError
 
 from tests.conftest import PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("JOBS_CHROMIUM", "/usr/bin/chromium")  # as scripts/need-chromium
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
