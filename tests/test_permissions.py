@@ -134,3 +134,18 @@ def test_it_shows_only_the_buttons_a_role_may_use(client, users, world, role):
     assert ('href="/audit/"' in nav) == (role in AUDIT)
     assert ('href="/emergency/"' in nav) == (role in ADMIN)
     assert ('href="/config/"' in nav) == (role in ADMIN)
+
+
+def test_it_logs_a_refusal_on_one_line_without_a_traceback(client, users, caplog):
+    login(client, users["viewer"])
+    with caplog.at_level("INFO", logger="django.request"):
+        page = client.get(reverse("jobs:emergency"))
+        action = client.post(reverse("jobs:dlq-clear"), {"reason": "tidy up", "confirm": "clear the dlq"})
+    assert (page.status_code, action.status_code) == (403, 403)
+    refusals = [r for r in caplog.records if r.name == "django.request"]
+    assert [r.getMessage() for r in refusals] == [
+        "Refused: viewer GET /emergency/ (your role may not open this page (needs jobs.emergency))",
+        "Refused: viewer POST /dlq/clear (missing permission jobs.clear_dlq)",
+    ]
+    assert all(r.levelname == "WARNING" and r.exc_info is None for r in refusals)
+    assert "Traceback" not in caplog.text
