@@ -10,7 +10,7 @@ from typing import Any
 
 from django import forms
 
-from jobs import entrypoints
+from jobs import entrypoints, selectors
 from jobs.jobsconfig import JobsSettings
 from jobs.models import Priority, Status
 from jobs.services.errors import InvalidInput
@@ -23,12 +23,23 @@ class JobFilterForm(forms.Form):
     )
     entrypoint = forms.ChoiceField(required=False)
     q = forms.CharField(required=False, max_length=255, strip=True)
+    # region=eu, customer.tier=gold, or a JSON object such as {"region": "eu"} (jobs.selectors.params).
+    params = forms.CharField(
+        required=False, max_length=1000, strip=True, widget=forms.TextInput(attrs={"placeholder": "region=eu"})
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         entrypoint = self.fields["entrypoint"]
         assert isinstance(entrypoint, forms.ChoiceField)
         entrypoint.choices = [("", "any entry point"), *[(n, n) for n in entrypoints.names()]]
+
+    def clean_params(self) -> dict | None:
+        """The containment document of jobs.selectors.params; a malformed filter is the field's error."""
+        try:
+            return selectors.params_filter(self.cleaned_data["params"])
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.message) from None
 
 
 class AuditFilterForm(forms.Form):

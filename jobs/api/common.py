@@ -8,6 +8,7 @@ from ninja import Router
 from ninja.responses import Status
 from pydantic import BaseModel
 
+from jobs import selectors
 from jobs.actions.catalog import ACTIONS
 from jobs.actions.perform import action_run
 from jobs.api.auth import action_auth
@@ -25,6 +26,12 @@ def require_perm(request: HttpRequest, perm: str = "jobs.view_console") -> None:
     """Reads need a role; mutations are authorized (and audited) by their service."""
     if not request.user.has_perm(perm):
         raise PermissionDenied(f"missing permission {perm}")
+
+
+def params_of(request: HttpRequest, spec: str | None) -> dict | None:
+    """The params filter of a list: ``?params=...`` and every ``?params.<path>=value`` (400 when malformed)."""
+    terms = [f"{key}={value}" for key, values in request.GET.lists() if key.startswith("params.") for value in values]
+    return selectors.params_filter(spec, terms=terms)
 
 
 def page_of(queryset, *, cursor: str | None, limit: int | None, fields: tuple[str, ...]) -> Page:

@@ -9,7 +9,7 @@ from ninja import Query, Router
 
 from jobs import selectors
 from jobs.actions import inputs
-from jobs.api.common import action_route, answer, page_of, require_perm
+from jobs.api.common import action_route, answer, page_of, params_of, require_perm
 from jobs.api.schemas import (
     DiscardedOut,
     DlqListQuery,
@@ -30,12 +30,13 @@ router = Router(tags=["dlq"])
 def dlq_list(request: HttpRequest, query: Query[DlqListQuery]):
     """DLQ entries, newest first; count is the number of entries matching the filter."""
     require_perm(request)
-    entries = selectors.dlq_entries(reason=query.reason)
+    params = params_of(request, query.params)
+    entries = selectors.dlq_entries(reason=query.reason, params=params)
     page = page_of(entries, cursor=query.cursor, limit=query.limit, fields=("added_at", "job"))
     return {
         "items": [dlq_entry_to_dict(entry) for entry in page.items],
         "nextCursor": page.next_cursor,
-        "count": selectors.dlq_count(reason=query.reason),
+        "count": selectors.dlq_count(reason=query.reason, params=params),
     }
 
 

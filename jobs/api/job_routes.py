@@ -11,7 +11,7 @@ from ninja import Query, Router
 
 from jobs import selectors
 from jobs.actions import inputs
-from jobs.api.common import action_route, answer, page_of, require_perm
+from jobs.api.common import action_route, answer, page_of, params_of, require_perm
 from jobs.api.schemas import (
     ApprovalCheckOut,
     ImportOut,
@@ -50,7 +50,11 @@ def job_list(request: HttpRequest, query: Query[JobListQuery]):
     """Jobs, newest first, one page at a time (pass nextCursor back as cursor)."""
     require_perm(request)
     queryset = selectors.job_search(
-        status=query.status, priority=query.priority, entrypoint=query.entrypoint, q=query.q
+        status=query.status,
+        priority=query.priority,
+        entrypoint=query.entrypoint,
+        q=query.q,
+        params=params_of(request, query.params),
     )
     page = page_of(queryset, cursor=query.cursor, limit=query.limit, fields=("created_at", "id"))
     return {"items": [job_to_dict(job) for job in page.items], "nextCursor": page.next_cursor}

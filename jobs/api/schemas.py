@@ -93,6 +93,8 @@ class ImportLineOut(Schema):
 
 class ImportOut(Schema):
     imported: int
+    # Jobs that were running when exported: imported failed, into the DLQ, never started again.
+    interrupted: int
     duplicates: int
     skipped: list[ImportLineOut]
 
@@ -282,10 +284,22 @@ class JobListQuery(PageQuery):
     priority: PriorityName | None = None
     entrypoint: Text | None = Field(None, max_length=200)
     q: Text | None = Field(None, max_length=255, description="an id, a jobKey prefix or text of lastError")
+    params: Text | None = Field(
+        None,
+        max_length=1000,
+        description="jobs whose params hold this: a JSON object, or path=value terms separated by commas "
+        "(region=eu,customer.tier=gold); repeatable params.<path>=value query keys add terms",
+    )
 
 
 class DlqListQuery(PageQuery):
     reason: Text | None = Field(None, max_length=500, description="entries whose reason contains this")
+    params: Text | None = Field(
+        None,
+        max_length=1000,
+        description="entries whose job's params hold this: a JSON object, or path=value terms separated by commas "
+        "(region=eu,customer.tier=gold); repeatable params.<path>=value query keys add terms",
+    )
 
 
 class EventListQuery(PageQuery):

@@ -13,6 +13,11 @@ def register(sub) -> None:
     p.add_argument("--status", choices=Status.values)
     p.add_argument("--priority", choices=[priority.label for priority in Priority])
     p.add_argument("--entrypoint")
+    p.add_argument(
+        "--params",
+        metavar="FILTER",
+        help='jobs whose params hold this: region=eu,customer.tier=gold or {"region": "eu"}',
+    )
     limit_option(p, 50)
 
     p = add_read(sub, "show", job_show, "one job with its events")
@@ -26,7 +31,10 @@ def register(sub) -> None:
 
 def job_list(session: Session, options: dict) -> None:
     jobs = selectors.job_search(
-        status=options["status"], priority=options["priority"], entrypoint=options["entrypoint"]
+        status=options["status"],
+        priority=options["priority"],
+        entrypoint=options["entrypoint"],
+        params=selectors.params_filter(options["params"]),
     )
     session.show([job_to_dict(job) for job in jobs[: checked_limit(options["limit"])]])
 

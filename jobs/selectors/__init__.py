@@ -22,10 +22,12 @@ from jobs.selectors.lists import (
     waiting_approval_jobs,
     waiting_with_expiry_flag,
 )
+from jobs.selectors.params import params_filter
 from jobs.selectors.records import (
     dlq_entry_of,
     job_with_events,
     operation,
+    operations_under_way,
     recent_exports,
     runtime_config_row,
     user_named,
@@ -67,6 +69,8 @@ __all__ = [
     "jobs_for_export",
     "low_priority_queued",
     "operation",
+    "operations_under_way",
+    "params_filter",
     "queue_stats",
     "recent_exports",
     "runtime_config_row",

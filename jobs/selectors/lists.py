@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from datetime import datetime, timedelta
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from django.db import connection
 from django.db.models import BooleanField, Count, ExpressionWrapper, Max, Min, Q
@@ -21,6 +21,7 @@ from jobs.models import (
     Priority,
     Status,
 )
+from jobs.selectors.params import params_condition
 from jobs.selectors.stats import tallies
 from jobs.services.errors import InvalidInput
 
@@ -58,13 +59,21 @@ def waiting_with_expiry_flag(cfg: JobsSettings):
 
 
 def job_search(
-    *, status: str | None = None, priority: str | None = None, entrypoint: str | None = None, q: str | None = None
+    *,
+    status: str | None = None,
+    priority: str | None = None,
+    entrypoint: str | None = None,
+    q: str | None = None,
+    params: dict[str, Any] | None = None,
 ):
     """Jobs filtered as the console's Jobs page and GET /api/jobs filter them.
 
-    ``q`` matches an id (exactly), a jobKey (prefix) or lastError (contains).
+    ``q`` matches an id (exactly), a jobKey (prefix) or lastError (contains);
+    ``params`` is a containment document of jobs.selectors.params.
     """
     jobs = Job.objects.all()
+    if params:
+        jobs = jobs.filter(params_condition(params))
     if status:
         if status not in Status.values:
             raise InvalidInput(f"status: must be one of {', '.join(Status.values)}")
@@ -104,8 +113,10 @@ def events(*, type: str | None = None):
     return Event.objects.filter(type=type) if type else Event.objects.all()
 
 
-def dlq_entries(*, reason: str | None = None, fingerprint: str | None = None):
+def dlq_entries(*, reason: str | None = None, fingerprint: str | None = None, params: dict[str, Any] | None = None):
     entries = DLQEntry.objects.select_related("job")
+    if params:
+        entries = entries.filter(params_condition(params, field="job__params"))
     if reason:
         entries = entries.filter(reason__icontains=reason)
     if fingerprint:
@@ -113,11 +124,13 @@ def dlq_entries(*, reason: str | None = None, fingerprint: str | None = None):
     return entries
 
 
-def dlq_count(*, reason: str | None = None, fingerprint: str | None = None) -> int:
+def dlq_count(
+    *, reason: str | None = None, fingerprint: str | None = None, params: dict[str, Any] | None = None
+) -> int:
     """How many entries match; the whole DLQ is counted from the running tally, not by a scan."""
-    if not reason and not fingerprint:
+    if not reason and not fingerprint and not params:
         return tallies().get("dlq", 0)
-    return dlq_entries(reason=reason, fingerprint=fingerprint).count()
+    return dlq_entries(reason=reason, fingerprint=fingerprint, params=params).count()
 
 
 class DlqGroup(TypedDict):
