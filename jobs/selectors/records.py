@@ -34,6 +34,12 @@ def operation(operation_id) -> BackgroundOperation:
     return found
 
 
+def operations_under_way(kinds: tuple[str, ...]) -> list[BackgroundOperation]:
+    """The operations of these kinds still pending or running, oldest first (a handful at most)."""
+    states = (BackgroundOperation.State.PENDING, BackgroundOperation.State.RUNNING)
+    return list(BackgroundOperation.objects.filter(kind__in=kinds, state__in=states).order_by("created_at")[:10])
+
+
 def dlq_entry_of(job_id) -> DLQEntry | None:
     return DLQEntry.objects.filter(job_id=job_id).first()
 

@@ -43,6 +43,8 @@ def dlq_list(request: HtmxHttpRequest) -> HttpResponse:
         "clear_phrase": DLQ_CLEAR_CONFIRMATION,
         "exports": selectors.recent_exports() if request.user.has_perm(EXPORTS_PERMISSION) else [],
         "first_page": not request.GET.get("cursor"),
+        # A retry-all under way, whoever started it: its progress explains the counts as they change.
+        "operations": selectors.operations_under_way(("dlq.retry_all", "dlq.retry_group")),
     }
     return page(request, "jobs/dlq.html", context, partial="entries")
 

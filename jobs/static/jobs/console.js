@@ -14,11 +14,22 @@
     return now - last.get(el) >= every;
   }
 
+  // A region someone is working in waits: a swap would wipe the reason being typed,
+  // untick a box or fold the traceback being read. It refreshes once they are done.
+  function busy(el) {
+    const active = document.activeElement;
+    if (active && active !== el && el.contains(active) && active.matches("input, textarea, select")) return true;
+    for (const field of el.querySelectorAll("input, textarea")) {
+      if (field.type === "checkbox" || field.type === "radio" ? field.checked !== field.defaultChecked : field.value !== field.defaultValue) return true;
+    }
+    return el.querySelector("details[open]") !== null;
+  }
+
   function tick(force) {
     if (document.visibilityState !== "visible" || !window.htmx) return;
     const now = Date.now();
     for (const el of document.querySelectorAll("[data-poll]")) {
-      if (force || due(el, now)) {
+      if ((force || due(el, now)) && !busy(el)) {
         last.set(el, now);
         window.htmx.trigger(el, "poll");
       }
