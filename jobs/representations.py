@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from jobs.models import AuditEntry, DLQEntry, Event, Job
+from jobs.selectors.records import Attempt, job_attempts
 
 
 def iso(value: datetime | None) -> str | None:
@@ -41,8 +42,25 @@ def job_to_dict(job: Job) -> dict[str, Any]:
 
 
 def job_detail_to_dict(job: Job, events) -> dict[str, Any]:
-    """A job with its events, oldest first: GET /api/jobs/{id} and `jobs show`."""
-    return {**job_to_dict(job), "events": [event_to_dict(event) for event in events]}
+    """A job with its events and its attempts, oldest first: GET /api/jobs/{id} and `jobs show`."""
+    return {
+        **job_to_dict(job),
+        "events": [event_to_dict(event) for event in events],
+        "attemptHistory": [attempt_to_dict(attempt) for attempt in job_attempts(events)],
+    }
+
+
+def attempt_to_dict(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "attempt": attempt.number,
+        "worker": attempt.worker or None,
+        "startedAt": iso(attempt.started_at),
+        "endedAt": iso(attempt.ended_at),
+        "outcome": attempt.outcome,
+        "error": attempt.error or None,
+        "exception": attempt.exception or None,
+        "traceback": attempt.traceback or None,
+    }
 
 
 def dlq_entry_to_dict(entry: DLQEntry) -> dict[str, Any]:

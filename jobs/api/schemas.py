@@ -57,8 +57,22 @@ class EventOut(Schema):
     createdAt: datetime
 
 
+class AttemptOut(Schema):
+    attempt: int
+    worker: str | None
+    startedAt: datetime
+    endedAt: datetime | None
+    outcome: str = Field(description="succeeded, retrying, failed, waiting_approval, canceled, or running")
+    error: str | None
+    exception: str | None = Field(description="the exception's class, module.qualname")
+    traceback: str | None
+
+
 class JobDetailOut(JobOut):
     events: list[EventOut]
+    attemptHistory: list[AttemptOut] = Field(
+        description="every run of the entry point, oldest first (attempts stays the count)"
+    )
 
 
 class JobPageOut(Schema):

@@ -24,7 +24,9 @@ from jobs.selectors.lists import (
 )
 from jobs.selectors.params import params_filter
 from jobs.selectors.records import (
+    Attempt,
     dlq_entry_of,
+    job_attempts,
     job_with_events,
     operation,
     operations_under_way,
@@ -49,6 +51,7 @@ from jobs.selectors.stats import (
 )
 
 __all__ = [
+    "Attempt",
     "DlqGroup",
     "HealthIssue",
     "alive_cutoff",
@@ -64,6 +67,7 @@ __all__ = [
     "expiring_named",
     "health_issues",
     "job_search",
+    "job_attempts",
     "job_total",
     "job_with_events",
     "jobs_for_export",

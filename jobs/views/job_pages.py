@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.http import Http404, HttpResponse
 from django.views.decorators.http import require_GET
@@ -43,23 +42,9 @@ def job_detail(request: HtmxHttpRequest, job_id: uuid.UUID) -> HttpResponse:
     context = {
         "job": job,
         "events": events,
-        "attempts": _attempts(events),
+        "attempts": selectors.job_attempts(events),
         "retries": list(job.retries.order_by("created_at")),
         "dlq_entry": selectors.dlq_entry_of(job.id),
         "own_job": request.user.get_username() in {job.submitted_by, job.imported_by},
     }
     return page(request, "jobs/job_detail.html", context, partial="live")
-
-
-_ATTEMPT_ENDS = ("job:succeeded", "job:retrying", "job:failed", "job:waiting_approval")
-
-
-def _attempts(events) -> list[tuple[Any, Any]]:
-    """(its job:started event, the event that ended it or None) for each attempt, oldest first."""
-    attempts: list[list[Any]] = []
-    for event in sorted(events, key=lambda e: e.id):
-        if event.type == "job:started":
-            attempts.append([event, None])
-        elif event.type in _ATTEMPT_ENDS and attempts and attempts[-1][1] is None:
-            attempts[-1][1] = event
-    return [(started, ended) for started, ended in attempts]
