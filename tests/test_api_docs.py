@@ -225,7 +225,7 @@ SCENARIOS = {
     ),
     "import-jsonl": (
         _setup_import_file,
-        lambda out, env, tmp_path: json.loads(out) == {"imported": 1, "duplicates": 0, "skipped": []},
+        lambda out, env, tmp_path: json.loads(out) == {"imported": 1, "interrupted": 0, "duplicates": 0, "skipped": []},
     ),
     "health": (
         _one_worker_alive,

@@ -316,8 +316,8 @@ def test_it_imports_jobs_from_a_jsonl_body_for_an_admin(api):
     response = api("admin").post("/api/jobs/import", raw=text, content_type="application/x-ndjson")
     again = api("admin").post("/api/jobs/import", raw=text, content_type="application/x-ndjson")
 
-    assert response.json() == {"imported": 3, "duplicates": 0, "skipped": []}
-    assert again.json() == {"imported": 0, "duplicates": 3, "skipped": []}
+    assert response.json() == {"imported": 3, "interrupted": 0, "duplicates": 0, "skipped": []}
+    assert again.json() == {"imported": 0, "interrupted": 0, "duplicates": 3, "skipped": []}
     assert Job.objects.filter(id=imported_id("j1")).exists()
     assert last_audit("jobs.import").source == "api"
 

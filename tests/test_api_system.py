@@ -245,3 +245,24 @@ def test_a_probe_reads_503_when_no_worker_can_run_the_queue(api, cli):
     assert plain.status_code == 200 and plain.json()["status"] == "degraded"
     assert plain.json()["issues"] == ["No worker alive: 1 queued jobs cannot run"]
     assert probe.status_code == 503 and probe.json() == plain.json()
+
+
+def test_it_refuses_to_clear_all_while_a_job_runs_and_says_what_to_do_first(api, cli, settings):
+    submit(cli, 1)
+    job_claim_next(worker="tests")
+    body = {"reason": "reset", "confirm": "clear all jobs"}
+
+    refused = api("admin").post("/api/emergency/clear-all", body)
+
+    assert refused.status_code == 409
+    assert refused.json()["error"] == (
+        "1 job running: clear all would delete it while the code runs. "
+        "Disable the job system and force-fail running jobs first, then clear all."
+    )
+    assert refused.json()["detail"] == {"running": 1}
+    assert Job.objects.count() == 1
+    assert not any(settings.JOBS_EXPORT_DIR.glob("clear-all-*")), "nothing exported for a refused clear"
+    # What the answer says to do, then the clear goes through.
+    api("admin").post("/api/worker/disable", {"reason": "clear all", "confirm": "disable job system"})
+    api("admin").post("/api/emergency/force-fail-running", {"reason": "clear all"})
+    assert api("admin").post("/api/emergency/clear-all", body).json()["removed"] == 1

@@ -88,7 +88,7 @@ def test_an_import_bigger_than_a_request_should_hold_answers_202_and_a_worker_im
     finished = operation_run(started["id"])
 
     assert finished.state == "done"
-    assert finished.result == {"imported": len(lines), "duplicates": 0, "skipped": []}
+    assert finished.result == {"imported": len(lines), "interrupted": 0, "duplicates": 0, "skipped": []}
     assert Job.objects.count() == len(lines) and Job.objects.filter(id=imported_id("big-7")).exists()
     assert not OperationInput.objects.exists(), "the upload is not kept once imported"
     assert BackgroundOperation.objects.get(id=started["id"]).requested_by == "admin"

@@ -226,6 +226,19 @@ def test_it_force_fails_running_jobs_and_clears_all_after_an_export(jobs_cmd, wo
     assert not Job.objects.exists()
 
 
+def test_it_refuses_to_clear_all_while_a_job_runs_as_the_api_does(jobs_cmd, world):
+    job_claim_next(worker="w-test")
+
+    result = jobs_cmd("clear-all", "--reason", "fresh start", "--confirm", "clear all jobs")
+
+    assert result.code == 1
+    assert result.err.strip() == (
+        "CommandError: 1 job running: clear all would delete it while the code runs. "
+        "Disable the job system and force-fail running jobs first, then clear all."
+    )
+    assert Job.objects.count() == 4
+
+
 def test_it_lists_retries_clears_and_cleans_the_dlq(jobs_cmd, world, cli):
     entries = jobs_cmd("dlq", "list").json()
     assert [(e["job"]["id"], e["reason"], e["attempts"]) for e in entries] == [

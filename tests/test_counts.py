@@ -105,7 +105,12 @@ def test_counts_equal_count_star_after_submits_claims_outcomes_cancels_clear_all
     with racers:
         while len(submitted) < 150:
             threading.Event().wait(0.01)
+        # Clear all is refused while a job runs: stop admissions and let the runs end first.
+        config_update(actor=cli, changes={"worker": {"enabled": False}})
+        while Job.objects.running().exists():
+            threading.Event().wait(0.01)
         cleared = jobs_clear_all(actor=cli, reason="race test")
+        config_update(actor=cli, changes={"worker": {"enabled": True}})
         during = len(submitted)
         jsonl_import(actor=cli, text=Path(cleared["export"]).read_text())
         while len(submitted) < during + 100:  # and traffic goes on after the import

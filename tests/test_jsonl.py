@@ -9,14 +9,15 @@ import pytest
 from django.core.exceptions import PermissionDenied
 
 from jobs.actions.perform import perform
+from jobs.engine.admission import job_claim_next
 from jobs.models import AuditEntry, DLQEntry, Job, Status
 from jobs.representations import job_to_dict
 from jobs.services.audit import Actor
 from jobs.services.dlq import dlq_clear
 from jobs.services.errors import InvalidInput
 from jobs.services.export import job_export_rows
-from jobs.services.jsonl import imported_id, jsonl_import
-from jobs.services.lifecycle import job_force_fail, jobs_clear_all
+from jobs.services.jsonl import INTERRUPTED, imported_id, jsonl_import
+from jobs.services.lifecycle import job_force_fail, jobs_clear_all, jobs_force_fail_running
 from jobs.services.submission import job_submit
 from tests.support.api import jobs_in_every_state
 
@@ -38,12 +39,13 @@ def test_it_round_trips_every_job_through_export_and_import_into_an_empty_store(
     made = jobs_in_every_state(cli)
     text = export_text()
     before = {row["id"]: row for row in map(json.loads, text.splitlines())}
+    jobs_force_fail_running(actor=cli, reason="moving")  # clear all is refused while a job runs
     jobs_clear_all(actor=cli, reason="move to a new store")
     assert Job.objects.count() == 0
 
     report = jsonl_import(actor=cli, text=text)
 
-    assert report == {"imported": len(before), "duplicates": 0, "skipped": []}
+    assert report == {"imported": len(before), "interrupted": 1, "duplicates": 0, "skipped": []}
     after = {row["id"]: row for row in map(json.loads, export_text().splitlines())}
     assert set(after) == set(before)
     running_id = str(made["running"].id)
@@ -51,14 +53,16 @@ def test_it_round_trips_every_job_through_export_and_import_into_an_empty_store(
         if job_id == running_id:
             continue
         assert after[job_id] == row, job_id
-    # No worker holds the running job here: it is queued again from scratch.
-    assert after[running_id]["status"] == "queued"
-    assert after[running_id]["startedAt"] is None
-    assert {k: v for k, v in after[running_id].items() if k not in ("status", "startedAt")} == {
-        k: v for k, v in before[running_id].items() if k not in ("status", "startedAt")
+    # Its first run may still be going: it comes in failed, into the DLQ, and is not started again.
+    changed = ("status", "statusReason", "lastError", "completedAt", "dlq")
+    assert after[running_id]["status"] == "failed"
+    assert after[running_id]["statusReason"] == INTERRUPTED
+    assert {k: v for k, v in after[running_id].items() if k not in changed} == {
+        k: v for k, v in before[running_id].items() if k not in changed
     }
     assert after[str(made["retried"].id)]["retriedFrom"] == str(made["failed"].id)
-    assert DLQEntry.objects.count() == 0  # the failed job had been retried out of the DLQ
+    # The failed job had been retried out of the DLQ; the interrupted one is there.
+    assert list(DLQEntry.objects.values_list("job_id", "reason")) == [(made["running"].id, INTERRUPTED)]
 
 
 def test_it_keeps_dlq_entries_of_imported_failed_jobs(cli):
@@ -80,8 +84,8 @@ def test_it_creates_no_duplicates_when_the_same_file_is_imported_again(cli):
     first = jsonl_import(actor=cli, text=text)
     second = jsonl_import(actor=cli, text=text)
 
-    assert first == {"imported": 2, "duplicates": 0, "skipped": []}
-    assert second == {"imported": 0, "duplicates": 2, "skipped": []}
+    assert first == {"imported": 2, "interrupted": 0, "duplicates": 0, "skipped": []}
+    assert second == {"imported": 0, "interrupted": 0, "duplicates": 2, "skipped": []}
     assert Job.objects.count() == 2
     assert Job.objects.get(id=imported_id("job_2")).status == Status.QUEUED
 
@@ -202,11 +206,15 @@ def test_it_moves_jobs_with_the_export_and_import_commands(cli, tmp_path, capsys
     made = jobs_in_every_state(cli)
     path = tmp_path / "jobs.jsonl"
     call_command("jobs", "export-jsonl", str(path))
+    jobs_force_fail_running(actor=cli, reason="move")
     jobs_clear_all(actor=cli, reason="move")
 
     call_command("jobs", "import-jsonl", str(path))
 
-    assert f"imported {len(made)} jobs, 0 already present, 0 bad lines skipped" in capsys.readouterr().out
+    assert (
+        f"imported {len(made)} jobs, 0 already present, 0 bad lines skipped; "
+        "1 were running when exported: failed, in the DLQ, not run again"
+    ) in capsys.readouterr().out
     assert set(Job.objects.values_list("id", flat=True)) == {job.id for job in made.values()}
 
 
@@ -217,7 +225,7 @@ def test_it_keeps_line_and_paragraph_separators_inside_strings_as_part_of_the_li
 
     report = jsonl_import(actor=cli, text=text)
 
-    assert report == {"imported": 2, "duplicates": 0, "skipped": []}
+    assert report == {"imported": 2, "interrupted": 0, "duplicates": 0, "skipped": []}
     assert Job.objects.get(id=imported_id("job_1")).last_error == message
 
 
@@ -233,7 +241,7 @@ def test_the_export_a_dlq_clear_wrote_puts_the_entries_back(cli):
 
     report = jsonl_import(actor=cli, text=Path(export).read_text())
 
-    assert report == {"imported": 0, "duplicates": 3, "skipped": []}
+    assert report == {"imported": 0, "interrupted": 0, "duplicates": 3, "skipped": []}
     assert {e.job_id: (e.reason, e.added_at, e.last_error) for e in DLQEntry.objects.all()} == before
     assert Job.objects.filter(id__in=failed, status=Status.FAILED).count() == 3
     restore = AuditEntry.objects.filter(action="jobs.import").get()
@@ -256,3 +264,27 @@ def test_an_admin_may_not_approve_a_job_they_imported_whatever_its_submitted_by(
         "approvers cannot approve or reject a job they submitted or imported",
     )
     assert api("approver").post(f"/api/jobs/{job.id}/approve", {}).status_code == 200  # four eyes: another approves
+
+
+def test_it_never_imports_a_second_active_run_of_a_job(cli):
+    job, _ = job_submit(actor=cli, entrypoint="demo.noop", params={"n": 1})
+    running = job_claim_next(worker="tests")
+    assert running.id == job.id
+    text = export_text()
+
+    # The job is here: its line is a duplicate, and changes nothing.
+    again = jsonl_import(actor=cli, text=text)
+    assert (again["imported"], again["duplicates"]) == (0, 1)
+    assert list(Job.objects.values_list("id", "status")) == [(job.id, "running")]
+
+    # Its row is gone while its code still runs (a store wiped under it): the line comes in
+    # failed, into the DLQ with a note, and nothing admits it beside the run still going.
+    Job.objects.filter(id=job.id).delete()
+    report = jsonl_import(actor=cli, text=text)
+
+    assert (report["imported"], report["interrupted"]) == (1, 1)
+    imported = Job.objects.get(id=job.id)
+    assert (imported.status, imported.status_reason) == ("failed", INTERRUPTED)
+    assert DLQEntry.objects.get(job_id=job.id).reason == INTERRUPTED
+    assert not Job.objects.active().exists()
+    assert job_claim_next(worker="another") is None

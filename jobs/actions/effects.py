@@ -199,4 +199,6 @@ def import_jsonl(actor: Actor, data: inputs.JsonlImport, target: None) -> Outcom
         f"imported {answer['imported']} jobs, {answer['duplicates']} already present, "
         f"{len(answer['skipped'])} bad lines skipped"
     )
+    if answer["interrupted"]:
+        message += f"; {answer['interrupted']} were running when exported: failed, in the DLQ, not run again"
     return Outcome(answer, message)

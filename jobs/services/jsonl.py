@@ -7,6 +7,11 @@ duplicates: a job whose id is already here is left as it is.
 
 Ids that are not UUIDs (the original system's own ids) are mapped to a stable
 UUID (uuid5), so a re-import finds them again and retriedFrom links survive.
+
+An import never starts a second run of a job: a line whose id is here already is
+left as it is, and a job that was ``running`` when it was exported (its code may
+still run, there or here) comes in failed, into the DLQ with a note, for an
+operator to retry once that run has surely stopped.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from jobs import entrypoints
 from jobs.engine.wakeups import wake_after_commit
-from jobs.models import ACTIVE_STATUSES, DLQEntry, Job, Priority, Status
+from jobs.models import ACTIVE_STATUSES, FINAL_STATUSES, DLQEntry, Job, Priority, Status
 from jobs.services.audit import Actor, audit_record
 from jobs.services.config import config_get
 from jobs.services.dlq import error_fingerprint
@@ -33,6 +38,11 @@ IMPORT_NAMESPACE = uuid.UUID("6f1c2b9e-4d8a-5e3f-9a7b-0c1d2e3f4a5b")
 # A refusal names at most this many lines in its message (all are in detail).
 MESSAGE_LINES = 5
 _BATCH = 1000
+# Why an imported `running` job is failed instead of queued (its status reason and DLQ reason).
+INTERRUPTED = (
+    "Imported while running: not started again, as its first run may still be going; "
+    "retry it from the DLQ once that run has stopped"
+)
 
 
 def imported_id(value: str) -> uuid.UUID:
@@ -150,7 +160,8 @@ def _job_from(row: JobLine, *, cfg, now: datetime, importer: str) -> Job:
     from jobs.services.submission import default_job_key
 
     params = row.params or {}
-    status = Status.QUEUED if row.status == Status.RUNNING else row.status
+    interrupted = row.status == Status.RUNNING
+    status = Status.FAILED if interrupted else row.status
     waits = status == Status.WAITING_APPROVAL
     approval_expires_at = row.approvalExpiresAt
     if waits and approval_expires_at is None:
@@ -164,17 +175,16 @@ def _job_from(row: JobLine, *, cfg, now: datetime, importer: str) -> Job:
         status=status,
         attempts=row.attempts,
         max_attempts=row.maxAttempts or cfg.worker.maxAttempts,
-        last_error=row.lastError or "",
+        last_error=row.lastError or (INTERRUPTED if interrupted else ""),
         result=row.result,
-        status_reason=row.statusReason or "",
+        status_reason=INTERRUPTED if interrupted else row.statusReason or "",
         issue_id=row.issueId or "",
         approval_expires_at=approval_expires_at,
         approved_by=row.approvedBy or "",
         created_at=row.createdAt,
         updated_at=row.updatedAt or row.createdAt,
-        # A job running elsewhere has no worker here: it is queued again, from scratch.
-        started_at=None if row.status == Status.RUNNING else row.startedAt,
-        completed_at=row.completedAt if status in (Status.SUCCEEDED, Status.FAILED, Status.CANCELED) else None,
+        started_at=row.startedAt,
+        completed_at=now if interrupted else row.completedAt if status in FINAL_STATUSES else None,
         next_attempt_at=now,
         published_at=now if status == Status.QUEUED else None,
         retried_from_id=imported_id(row.retriedFrom) if row.retriedFrom else None,
@@ -191,7 +201,12 @@ def _chunks(items: list, size: int = _BATCH):
 def import_answer(report: dict[str, Any]) -> dict[str, Any]:
     """An import's report as the API (and an import operation's result) answers it."""
     skipped = [{"line": line, "error": error} for line, error in report["skipped"]]
-    return {"imported": report["imported"], "duplicates": report["duplicates"], "skipped": skipped}
+    return {
+        "imported": report["imported"],
+        "interrupted": report["interrupted"],
+        "duplicates": report["duplicates"],
+        "skipped": skipped,
+    }
 
 
 def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> dict[str, Any]:
@@ -257,6 +272,9 @@ def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> di
             for job in to_create
             if candidates[job.id][1].dlq is not None and job.status == Status.FAILED
         ]
+        interrupted = [job for job in to_create if candidates[job.id][1].status == Status.RUNNING]
+        if cfg.dlq.enabled:
+            entries += [_interrupted_entry(job, now) for job in interrupted]
         restored = _dlq_entries_restored(existing, parsed, bad_lines)
         for chunk in _chunks(entries + restored):
             DLQEntry.objects.bulk_create(chunk)
@@ -268,6 +286,7 @@ def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> di
             before={"alreadyPresent": len(existing)},
             after={
                 "imported": len(to_create),
+                "interrupted": len(interrupted),
                 "duplicates": len(existing) + repeats,
                 "skippedLines": [n for n, _ in bad],
                 "dlqEntries": len(entries),
@@ -275,7 +294,12 @@ def jsonl_import(*, actor: Actor, text: str, skip_bad_lines: bool = False) -> di
             },
         )
         wake_after_commit([job.id for job in to_create if job.status == Status.QUEUED])
-    return {"imported": len(to_create), "duplicates": len(existing) + repeats, "skipped": bad}
+    return {
+        "imported": len(to_create),
+        "interrupted": len(interrupted),
+        "duplicates": len(existing) + repeats,
+        "skipped": bad,
+    }
 
 
 def _dlq_entries_restored(existing: set[uuid.UUID], parsed: dict, bad_lines: set[int]) -> list[DLQEntry]:
@@ -308,6 +332,17 @@ def _active_key_conflicts(jobs: dict[uuid.UUID, Job], candidates: dict) -> list[
             continue
         taken[job.job_key] = job.id
     return conflicts
+
+
+def _interrupted_entry(job: Job, now: datetime) -> DLQEntry:
+    return DLQEntry(
+        job=job,
+        reason=INTERRUPTED,
+        attempts=job.attempts,
+        last_error=job.last_error,
+        fingerprint=error_fingerprint(job.last_error),
+        added_at=now,
+    )
 
 
 def _dlq_entry(job: Job, row: JobLine) -> DLQEntry:

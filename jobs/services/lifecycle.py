@@ -131,12 +131,34 @@ def jobs_force_fail_running(*, actor: Actor, reason: str) -> int:
     return len(jobs)
 
 
+def refuse_while_jobs_run() -> None:
+    """Clear all is refused (409) while a job runs.
+
+    Deleting a running job's row leaves its code running, and its export line says
+    ``running``: cleared and imported again, the job could run a second time beside
+    itself. Disabling the job system (no new starts) and force-failing what runs
+    first ends every run in the database; the export then says ``failed``.
+    """
+    running = Job.objects.running().count()
+    if running:
+        raise Conflict(
+            f"{running} job{'s' if running != 1 else ''} running: clear all would delete "
+            f"{'them' if running != 1 else 'it'} while the code runs. Disable the job system "
+            "and force-fail running jobs first, then clear all.",
+            {"running": running},
+        )
+
+
 def jobs_clear_all(*, actor: Actor, reason: str) -> dict[str, Any]:
     """Emergency: delete every job, after writing them all to a JSONL export."""
     action = "emergency.clear_all"
     reason = required_reason(reason)
     with transaction.atomic():
         hold_submissions()
+        # Every row locked before anything is counted or written: a claim skips locked
+        # rows, so no job starts between the check below and the delete.
+        list(Job.objects.select_for_update().values_list("id", flat=True))
+        refuse_while_jobs_run()
         # of=("self",): PostgreSQL cannot lock the outer-joined DLQ side of the export query.
         jobs = Job.objects.select_for_update(of=("self",)).order_by("created_at", "id")
         export, ids = export_jobs(jobs.select_related("dlq_entry"), label="clear-all")

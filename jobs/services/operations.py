@@ -21,7 +21,7 @@ from jobs.models import AuditEntry, BackgroundOperation, DLQEntry, OperationInpu
 from jobs.services.audit import Actor, audit_record, audit_verify, authorize
 from jobs.services.dlq import dlq_retry_entries
 from jobs.services.errors import Backpressure, NotFound
-from jobs.services.lifecycle import jobs_clear_all
+from jobs.services.lifecycle import jobs_clear_all, refuse_while_jobs_run
 
 logger = logging.getLogger("jobs.operations")
 
@@ -61,7 +61,11 @@ def audit_verify_start(*, actor: Actor, background: bool = True) -> BackgroundOp
 
 
 def clear_all_start(*, actor: Actor, reason: str) -> BackgroundOperation:
-    """Start the emergency clear-all in the background (export then delete, in one transaction there)."""
+    """Start the emergency clear-all in the background (export then delete, in one transaction there).
+
+    Refused at once while jobs run, as the clear itself would be (it checks again, under its locks).
+    """
+    refuse_while_jobs_run()
     with transaction.atomic():
         return _start(actor, "emergency.clear_all", total=selectors.job_total(), params={"reason": reason})
 
