@@ -17,6 +17,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from jobs import queues as jobs_queues
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("JOBS_VAR_DIR", BASE_DIR / "var"))
 
@@ -257,6 +259,11 @@ else:
         # Exchange tables: kombu's default is ./control, in whatever directory the process started.
         "control_folder": str(BROKER_DIR / "control"),
     }
+# Control work (background operations, the reconciler, the approval poll, a webhook's
+# label) has a queue of its own, so it never waits behind job wake-ups; every worker
+# started without -Q consumes both (jobs/queues.py, docs/architecture.md).
+CELERY_TASK_QUEUES = jobs_queues.task_queues()
+CELERY_TASK_ROUTES = jobs_queues.TASK_ROUTES
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TASK_ACKS_LATE = True

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -29,6 +30,9 @@ from jobs.services.config import config_recent
 logger = logging.getLogger("jobs.engine")
 
 DRAIN_LIMIT = 200
+# A drain also hands on after this long, so its process comes back to its messages
+# (operations, the reconciler: jobs/queues.py) within about this plus one job's run.
+DRAIN_SECONDS = 2.0
 SUCCEEDED_OUTCOMES = (Status.SUCCEEDED, Status.WAITING_APPROVAL)
 FAILED_OUTCOMES = (Status.QUEUED, Status.FAILED)
 
@@ -164,26 +168,27 @@ class WorkerRuntime:
                 close_old_connections()
 
 
-def drain(runtime: WorkerRuntime, *, limit: int = DRAIN_LIMIT) -> int:
+def drain(runtime: WorkerRuntime, *, limit: int = DRAIN_LIMIT, seconds: float = DRAIN_SECONDS) -> int:
     """Admit and run jobs until none is due or no slot is free; returns how many ran.
 
     Each success and the next claim are one statement, so the slot goes straight
-    to the next job. After ``limit`` jobs it hands on to a new wake-up, so that one
-    long drain does not keep a worker from its other messages (operations, the
-    reconciler).
+    to the next job. After ``limit`` jobs or ``seconds`` it hands on to a new
+    wake-up, so that one long drain does not keep a worker from its other messages
+    (operations, the reconciler).
     """
-    ran = 0
+    ran, handed_on = 0, False
+    deadline = time.monotonic() + seconds
     job = job_claim_next(worker=runtime.name)
     while job is not None:
         with runtime.running(job.id):
-            if ran + 1 < limit:
+            if ran + 1 < limit and time.monotonic() < deadline:
                 status, job_after = job_execute_then_claim(job, worker=runtime.name)
             else:
-                status, job_after = job_execute(job, worker=runtime.name), None
+                status, job_after, handed_on = job_execute(job, worker=runtime.name), None, True
         runtime.count(status)
         ran += 1
         job = job_after
-    if ran >= limit:
+    if handed_on:
         close_old_connections()
         wake_another_drain()
     return ran

@@ -7,6 +7,8 @@ DATABASE_URL and REDIS_URL for PostgreSQL and Redis, as its tests do.
 import os
 from pathlib import Path
 
+from jobs import queues
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("SHOP_VAR_DIR", BASE_DIR / "var"))
 
@@ -82,6 +84,10 @@ else:
         "processed_folder": str(VAR_DIR / "broker" / "processed"),
         "control_folder": str(VAR_DIR / "broker" / "control"),
     }
+# The engine's control work (operations, the reconciler) on a queue of its own, never
+# behind job wake-ups; `celery -A shop worker` consumes both.
+CELERY_TASK_QUEUES = queues.task_queues()
+CELERY_TASK_ROUTES = queues.TASK_ROUTES
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
