@@ -231,6 +231,54 @@ class Tally(models.Model):
         return f"{self.name} {self.n:+d}"
 
 
+# Upper bounds (milliseconds) of the run-time and queue-latency histograms of JobRollup;
+# one column per bound (``run_le_<ms>``, ``wait_le_<ms>``) and one above the last (``*_le_inf``).
+ROLLUP_BOUNDS_MS = (10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 900000, 3600000)
+ROLLUP_BUCKET_NAMES = (*(str(bound) for bound in ROLLUP_BOUNDS_MS), "inf")
+
+
+class JobRollup(models.Model):
+    """What ended and what started in one hour, for one entry point: the History page's only source.
+
+    Written by a PostgreSQL statement trigger on the job table (migration 0017) in the
+    transaction of the transition, one row per (hour, entry point) the statement touched:
+
+    - a run that ended: ``succeeded`` or ``failed`` (for good), and its run time
+      (completedAt - startedAt) in ``run_count``, ``run_ms`` and the ``run_le_*`` histogram;
+    - a failed attempt that is tried again: ``retried``;
+    - an admission: the queue latency (startedAt - the time the job became due, the
+      later of createdAt and nextAttemptAt) in ``wait_count``, ``wait_ms`` and ``wait_le_*``.
+
+    The hour is that of the transition (completedAt, updatedAt of a retry, startedAt).
+    Histogram columns count the values in (previous bound, bound], not cumulatively.
+    Rows are only appended, like Tally's; ``services.rollups.rollups_compact`` folds the
+    rows of one (hour, entry point) into one and forgets hours older than the retention.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    bucket_start = models.DateTimeField()
+    entrypoint = models.CharField(max_length=200)
+    succeeded = models.BigIntegerField(default=0)
+    failed = models.BigIntegerField(default=0)
+    retried = models.BigIntegerField(default=0)
+    run_count = models.BigIntegerField(default=0)
+    run_ms = models.BigIntegerField(default=0)
+    wait_count = models.BigIntegerField(default=0)
+    wait_ms = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["bucket_start", "entrypoint"], name="rollup_bucket_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.entrypoint} {self.bucket_start:%Y-%m-%d %H:%M}"
+
+
+# The histogram columns, named by their bound: the same list drives the trigger and the reads.
+for _kind in ("run", "wait"):
+    for _name in ROLLUP_BUCKET_NAMES:
+        JobRollup.add_to_class(f"{_kind}_le_{_name}", models.BigIntegerField(default=0))
+
+
 class WorkerHeartbeat(models.Model):
     """One row per worker process, refreshed by its heartbeat thread.
 

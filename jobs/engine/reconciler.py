@@ -23,6 +23,7 @@ from jobs.services.audit import audit_verify_since_checkpoint
 from jobs.services.audit_anchor import anchor_due
 from jobs.services.config import config_get
 from jobs.services.operations import operations_resume_abandoned
+from jobs.services.rollups import rollups_compact
 from jobs.services.tallies import tallies_compact
 
 WORKER_LOST_ERROR = "Worker lost: no heartbeat within the lease"
@@ -41,6 +42,7 @@ def reconcile(*, now=None) -> dict[str, int]:
         "operations": _restart_stalled_operations(now),
         "operationsResumed": operations_resume_abandoned(now),
         "talliesFolded": tallies_compact(),
+        "rollupsFolded": rollups_compact(now=now),
         "auditAnchored": _anchor_audit_trail(now),
     }
     WorkerHeartbeat.objects.filter(last_seen__lt=now - timedelta(days=1)).delete()
