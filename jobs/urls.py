@@ -47,10 +47,12 @@ pages = [
     path("config/", config.config_page, name="config"),
 ]
 
-# Forms of their own, each performing the config.update action: every setting, or the capacity panel.
+# Forms of their own: every setting, or the capacity panel (config.update); a retry with edited params.
 settings_forms = [
     path("config/update", config.config_update_view, name="config-update"),
     path("backpressure/capacity", queue.capacity_update, name="capacity-update"),
+    # The dlq.retry_edited action: a form that shows the job's params to edit.
+    path("dlq/<uuid:target>/retry-edited", dlq.dlq_retry_edited_view, name="dlq-retry-edited"),
 ]
 
 actions = [

@@ -49,6 +49,7 @@ VALID: dict[str, dict[str, Any]] = {
     "approval.check": {},
     "queue.cancel_low_priority": {"reason": "Backpressure relief"},
     "dlq.retry": {"reason": "fixed"},
+    "dlq.retry_edited": {"params": {"n": 2, "region": "eu"}, "reason": "n was wrong"},
     "dlq.retry_all": {"reason": "fixed upstream"},
     "dlq.retry_group": {"reason": "fixed upstream"},
     "dlq.clear": {"reason": "triaged", "confirm": "clear the dlq"},
@@ -74,6 +75,7 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "job.reject": ({"reason": " "}, "reason: required"),
     "queue.cancel_low_priority": ({"reason": ""}, "reason: required"),
     "dlq.retry": ({"reason": "x" * 2001}, "reason: String should have at most 2000 characters"),
+    "dlq.retry_edited": ({"params": {"n": 2}, "reason": " "}, "reason: required"),
     "dlq.retry_all": ({"reason": "x" * 2001}, "reason: String should have at most 2000 characters"),
     "dlq.retry_group": ({"reason": "x" * 2001}, "reason: String should have at most 2000 characters"),
     "dlq.clear": ({"reason": " ", "confirm": "clear the dlq"}, "reason: required"),
@@ -158,6 +160,7 @@ class World:
         self.target = str(make_dlq_entry().job_id)
 
     _dlq_discard = _dlq_retry
+    _dlq_retry_edited = _dlq_retry
 
     def _dlq_retry_all(self):
         make_dlq_entry()

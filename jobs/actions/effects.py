@@ -124,6 +124,11 @@ def dlq_retry(actor: Actor, data: inputs.OptionalReason, job_id) -> Outcome:
     return Outcome({"job": job_to_dict(new)}, f"retried job {job_id} as new job {new.id}", 201)
 
 
+def dlq_retry_edited(actor: Actor, data: inputs.EditedRetry, job_id) -> Outcome:
+    new = dlq.dlq_retry_edited(actor=actor, job_id=job_id, params=data.params, reason=data.reason)
+    return Outcome({"job": job_to_dict(new)}, f"retried job {job_id} with edited params as new job {new.id}", 201)
+
+
 def dlq_retry_all(actor: Actor, data: inputs.OptionalReason, fingerprint: str | None) -> Outcome:
     operation = operations.dlq_retry_all_start(actor=actor, reason=data.reason, fingerprint=fingerprint)
     which = f"the entries of group {fingerprint}" if fingerprint else "every entry"

@@ -9,11 +9,13 @@ so that a misspelt ``maxAttempt`` is an error rather than a silent default.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -28,7 +30,7 @@ from pydantic_core import PydanticCustomError
 __all__ = ["ValidationError"]  # what a failed validation raises, for the doors
 
 from jobs import jobsconfig
-from jobs.actions.fields import NO_NUL, Text
+from jobs.actions.fields import NO_NUL, Text, find_nul
 
 PriorityName = Literal["critical", "high", "normal", "low"]
 StatusName = Literal["waiting_approval", "queued", "running", "succeeded", "failed", "canceled"]
@@ -76,6 +78,34 @@ class Confirmed(Reason):
     """A destructive action: a reason, and the action's phrase typed out (checked by the action)."""
 
     confirm: Text = Field("", max_length=100, description="the action's confirmation phrase, typed out")
+
+
+def _json_text(value: Any) -> Any:
+    """A form posts a JSON object as text; the API and the CLI send the object itself."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value, parse_constant=_no_constant)
+    except ValueError as exc:
+        raise PydanticCustomError("json_object", "must be a JSON object ({error})", {"error": str(exc)}) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _storable(value: dict[str, Any]) -> dict[str, Any]:
+    if path := find_nul(value):
+        raise PydanticCustomError("nul_character", "{path} must not contain NUL characters", {"path": path})
+    return value
+
+
+JsonObject = Annotated[dict[str, Any], BeforeValidator(_json_text), AfterValidator(_storable)]
+
+
+class EditedRetry(StrictInput):
+    params: JsonObject = Field(description="the new job's params, whole (the old job keeps its own)")
+    reason: RequiredReason
 
 
 class BulkCancel(Reason):

@@ -46,6 +46,12 @@ def dlq_retry(request: HttpRequest, jobId: UUID, payload: inputs.OptionalReason 
     return answer(request, "dlq.retry", payload, jobId)
 
 
+@action_route(router, "dlq.retry_edited", response={201: NewJobOut}, codes=(400, 404, 409, 429))
+def dlq_retry_edited(request: HttpRequest, jobId: UUID, payload: inputs.EditedRetry):
+    """Retry one entry as a new job with edited params; the old job keeps its own, the audit entry the diff."""
+    return answer(request, "dlq.retry_edited", payload, jobId)
+
+
 @action_route(router, "dlq.retry_all", response={202: OperationStartedOut}, codes=(400, 429))
 def dlq_retry_all(request: HttpRequest, payload: inputs.OptionalReason | None = None):
     """Retry every entry present now, in the background: 202 with the operation to follow."""

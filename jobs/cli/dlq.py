@@ -12,8 +12,12 @@ def register(sub) -> None:
     dsub = p.add_subparsers(dest="action", required=True, parser_class=type(p))
     d = add_read(dsub, "list", dlq_list)
     d.add_argument("--reason")
+    d.add_argument(
+        "--params", metavar="FILTER", help="entries whose job's params hold this: region=eu or a JSON object"
+    )
     limit_option(d, 100)
     add_action(dsub, "dlq.retry")
+    add_action(dsub, "dlq.retry_edited")
     add_action(dsub, "dlq.retry_all").set_defaults(run=retry_all("dlq.retry_all"))
     add_action(dsub, "dlq.retry_group").set_defaults(run=retry_all("dlq.retry_group"))
     add_action(dsub, "dlq.discard")
@@ -22,7 +26,7 @@ def register(sub) -> None:
 
 
 def dlq_list(session: Session, options: dict) -> None:
-    entries = selectors.dlq_entries(reason=options["reason"])
+    entries = selectors.dlq_entries(reason=options["reason"], params=selectors.params_filter(options["params"]))
     session.show([dlq_entry_to_dict(entry) for entry in entries[: checked_limit(options["limit"])]])
 
 

@@ -22,6 +22,7 @@ from jobs.services.config import config_get
 from jobs.services.errors import Conflict, NotFound
 from jobs.services.events import event_emit, events_emit_each
 from jobs.services.export import export_path, job_export_rows, write_jsonl
+from jobs.services.submission import default_job_key
 
 _VOLATILE = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|0x[0-9a-f]+|\d+", re.IGNORECASE)
 
@@ -61,8 +62,9 @@ def _evict_beyond(max_size: int) -> None:
     event_emit("dlq:evicted", count=len(oldest), jobIds=[str(i) for i in oldest], maxSize=max_size)
 
 
-def _retry_entry(job_id) -> Job | None:
-    """Take the entry out and create the new job. None when another retry got there first.
+def _retry_entry(job_id, *, params: dict[str, Any] | None = None) -> tuple[Job, Job] | None:
+    """Take the entry out and create the new job (with ``params`` instead of the old job's, when
+    given). Returns (old, new); None when another retry got there first.
 
     Call inside a transaction: the DELETE decides the race, so two concurrent
     retries of one entry create exactly one job.
@@ -71,7 +73,7 @@ def _retry_entry(job_id) -> Job | None:
     if not deleted:
         return None
     old = Job.objects.get(id=job_id)
-    new = _retry_of(old, timezone.now())
+    new = _retry_of(old, timezone.now(), params=params)
     try:
         with transaction.atomic():
             new.save(force_insert=True)
@@ -84,16 +86,17 @@ def _retry_entry(job_id) -> Job | None:
         "job:submitted", job=new, entrypoint=new.entrypoint, priority=new.priority_label, retriedFrom=str(old.id)
     )
     wake_after_commit([new.id])
-    return new
+    return old, new
 
 
 def dlq_retry(*, actor: Actor, job_id, reason: str = "") -> Job:
     """Retry one DLQ entry as a new job linked to the old one (runbook: retryFromDLQ)."""
     with transaction.atomic():
         ensure_room_in_queue()
-        new = _retry_entry(job_id)
-        if new is None:
+        retried = _retry_entry(job_id)
+        if retried is None:
             raise NotFound(f"job {job_id} is not in the DLQ")
+        _, new = retried
         audit_record(
             actor,
             action="dlq.retry",
@@ -104,6 +107,40 @@ def dlq_retry(*, actor: Actor, job_id, reason: str = "") -> Job:
             after={"newJobId": str(new.id)},
         )
     return new
+
+
+def dlq_retry_edited(*, actor: Actor, job_id, params: dict[str, Any], reason: str) -> Job:
+    """Retry one DLQ entry as a new job with edited params (runbook: "Fix params, retry with new job").
+
+    The old job and its params stay as they were; the new job keeps ``retriedFrom``.
+    The audit entry holds both params and their difference, path by path.
+    """
+    with transaction.atomic():
+        ensure_room_in_queue()
+        retried = _retry_entry(job_id, params=params)
+        if retried is None:
+            raise NotFound(f"job {job_id} is not in the DLQ")
+        old, new = retried
+        audit_record(
+            actor,
+            action="dlq.retry_edited",
+            object_type="job",
+            object_ids=[job_id, new.id],
+            reason=reason,
+            before={"dlq": True, "params": old.params},
+            after={"newJobId": str(new.id), "params": new.params, "changed": params_diff(old.params, new.params)},
+        )
+    return new
+
+
+def params_diff(before: Any, after: Any, path: str = "") -> dict[str, list[Any]]:
+    """{"a.b": [old, new]} for every leaf that differs; a missing side is None."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        changed: dict[str, list[Any]] = {}
+        for key in sorted(before.keys() | after.keys()):
+            changed |= params_diff(before.get(key), after.get(key), f"{path}.{key}" if path else key)
+        return changed
+    return {} if before == after else {path or "params": [before, after]}
 
 
 def dlq_retry_batch(*, actor: Actor, job_ids: list, reason: str = "", action: str = "dlq.retry_all") -> list[str]:
@@ -124,11 +161,17 @@ class RetriedBatch:
     resume_after: tuple | None
 
 
-def dlq_retry_entries(*, actor: Actor, job_ids: list, reason: str = "", action: str = "dlq.retry_all") -> RetriedBatch:
+def dlq_retry_entries(
+    *, actor: Actor, job_ids: list, reason: str = "", action: str = "dlq.retry_all", room: int | None = None
+) -> RetriedBatch:
     """dlq_retry_batch as set-based work: one INSERT of the new jobs, one DELETE of the
-    entries, one INSERT of each kind of event and one audit entry, however many."""
+    entries, one INSERT of each kind of event and one audit entry, however many.
+
+    ``room``: how many may be queued, counted by the caller under the queue's lock in
+    the same transaction (a paced retry-all); otherwise refused (429) at the threshold.
+    """
     with transaction.atomic():
-        room = ensure_room_in_queue(wanted=len(job_ids))
+        room = ensure_room_in_queue(wanted=len(job_ids)) if room is None else room
         entries = list(
             DLQEntry.objects.filter(job_id__in=job_ids)
             .select_related("job")
@@ -178,12 +221,19 @@ def _retryable(entries: list[DLQEntry], room: int) -> tuple[list[Job], tuple | N
     return chosen, last
 
 
-def _retry_of(old: Job, now) -> Job:
-    """The new job a retry creates: same entrypoint, params, priority and maxAttempts."""
+def _retry_of(old: Job, now, *, params: dict[str, Any] | None = None) -> Job:
+    """The new job a retry creates: same entrypoint, params, priority and maxAttempts.
+
+    With edited ``params``, a jobKey that was derived from the old params is derived
+    again from the new ones; a key the submitter chose stays.
+    """
+    job_key = old.job_key
+    if params is not None and old.job_key == default_job_key(old.entrypoint, old.params):
+        job_key = default_job_key(old.entrypoint, params)
     return Job(
-        job_key=old.job_key,
+        job_key=job_key,
         entrypoint=old.entrypoint,
-        params=old.params,
+        params=old.params if params is None else params,
         priority=old.priority,
         max_attempts=old.max_attempts,
         issue_id="",

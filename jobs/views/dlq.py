@@ -5,16 +5,21 @@ from __future__ import annotations
 import uuid
 
 from django.http import Http404, HttpResponse
-from django.views.decorators.http import require_GET
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 
 from jobs import selectors
 from jobs.actions.catalog import DLQ_CLEAR_CONFIRMATION
+from jobs.actions.perform import perform
 from jobs.models import BackgroundOperation
 from jobs.pagination import keyset_page, parse_limit
+from jobs.services.audit import Actor
 from jobs.services.config import config_get
-from jobs.services.errors import NotFound
-from jobs.views.common import HtmxHttpRequest, login_required, page, require_perm, service_errors
+from jobs.services.errors import InvalidInput, NotFound
+from jobs.templatetags.console import pretty_json
+from jobs.views.common import HtmxHttpRequest, done, login_required, page, require_perm, service_errors
 from jobs.views.emergency import EXPORTS_PERMISSION
 
 
@@ -62,3 +67,28 @@ def operation_detail(request: HtmxHttpRequest, operation_id: uuid.UUID) -> HttpR
         # The DLQ page reloads its entries once the operation has ended.
         trigger_client_event(response, "dlq-changed")
     return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@service_errors
+def dlq_retry_edited_view(request: HtmxHttpRequest, target: uuid.UUID) -> HttpResponse:
+    """Retry one entry as a new job with params the operator edited; the form keeps what was typed on an error."""
+    if request.method == "POST":  # the action authorizes, and records a refusal
+        typed = {"params": request.POST.get("params", ""), "reason": request.POST.get("reason", "")}
+        try:
+            outcome = perform("dlq.retry_edited", Actor.for_request(request), typed, door="console", target=target)
+        except InvalidInput as exc:
+            return _edited_retry_form(request, target, typed, error=exc.message, status=exc.status)
+        return done(request, outcome.message, reverse("jobs:job-detail", args=[outcome.data["job"]["id"]]))
+    require_perm(request, "jobs.retry_job")
+    return _edited_retry_form(request, target, None)
+
+
+def _edited_retry_form(request, target, typed: dict | None, *, error: str = "", status: int = 200) -> HttpResponse:
+    entry = selectors.dlq_entry_of(target)
+    if entry is None:
+        raise Http404(f"job {target} is not in the DLQ")
+    typed = typed or {"params": pretty_json(entry.job.params), "reason": ""}
+    context = {"entry": entry, "job": entry.job, "typed": typed, "error": error}
+    return TemplateResponse(request, "jobs/dlq_retry_edited.html", context, status=status)
