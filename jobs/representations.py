@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from jobs.models import AuditEntry, DLQEntry, Event, Job
-from jobs.selectors.records import Attempt, job_attempts
+from jobs.selectors.attempts import Attempt, job_attempts
 
 
 def iso(value: datetime | None) -> str | None:

@@ -6,6 +6,8 @@ read: ``stats`` (counts, health), ``lists`` (filtered lists), ``records`` (one t
 
 from __future__ import annotations
 
+from jobs.selectors.attempts import Attempt, job_attempts
+from jobs.selectors.history import WINDOWS, history, history_window, run_times
 from jobs.selectors.lists import (
     DlqGroup,
     audit_entries,
@@ -24,9 +26,7 @@ from jobs.selectors.lists import (
 )
 from jobs.selectors.params import params_filter
 from jobs.selectors.records import (
-    Attempt,
     dlq_entry_of,
-    job_attempts,
     job_with_events,
     operation,
     operations_under_way,
@@ -51,6 +51,7 @@ from jobs.selectors.stats import (
 )
 
 __all__ = [
+    "WINDOWS",
     "Attempt",
     "DlqGroup",
     "HealthIssue",
@@ -65,6 +66,8 @@ __all__ = [
     "events_feed",
     "expiring_jobs",
     "expiring_named",
+    "history",
+    "history_window",
     "health_issues",
     "job_search",
     "job_attempts",
@@ -77,6 +80,7 @@ __all__ = [
     "params_filter",
     "queue_stats",
     "recent_exports",
+    "run_times",
     "runtime_config_row",
     "store_stats",
     "tallies",
