@@ -12,6 +12,7 @@ from jobs import selectors
 from jobs.github.watcher_state import watcher_status
 from jobs.services.config import config_get
 from jobs.views.common import HtmxHttpRequest, login_required, page, require_perm
+from jobs.views.history import ms_text
 
 CHART_HEIGHT = 120
 BAR_WIDTH = 10
@@ -84,6 +85,19 @@ def throughput_chart(series: list[dict[str, Any]]) -> dict[str, Any]:
     return {"bars": bars, "peak": peak, "total": total, "width": len(series) * BAR_WIDTH, "height": CHART_HEIGHT}
 
 
+def run_time_rows() -> list[dict[str, Any]]:
+    """p50 / p95 run time per entry point over the last 24 hours, from the History rollups."""
+    return [
+        {
+            "entrypoint": each.entrypoint,
+            "runs": each.total.run.count,
+            "p50": ms_text(each.total.run.p50),
+            "p95": ms_text(each.total.run.p95),
+        }
+        for each in selectors.run_times(hours=24)
+    ]
+
+
 @login_required
 @require_GET
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
@@ -95,5 +109,6 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         "metrics": key_metrics(health),
         "chart": throughput_chart(selectors.event_throughput(minutes=60)),
         "watcher": watcher_status(),
+        "run_times": run_time_rows(),
     }
     return page(request, "jobs/dashboard.html", context, partial="live")

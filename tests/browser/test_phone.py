@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from jobs.models import Status
 from tests.support.browser import screenshot
-from tests.support.console import make_dlq_entry, make_job
+from tests.support.console import live_worker, make_dlq_entry, make_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -22,6 +22,7 @@ def test_it_fits_the_approvals_page_on_a_phone(console_page):
     for issue in ("118", "121"):
         make_job(status=Status.WAITING_APPROVAL, entrypoint="deploy.production", issue_id=issue, submitted_by="alice")
     make_dlq_entry("TimeoutError: upstream call timed out after 30s")
+    live_worker()
     page = console_page("admin")  # the longest menu
     page.set_viewport_size(PHONE)
     page.goto("/approvals/")
