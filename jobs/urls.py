@@ -13,6 +13,7 @@ from jobs.api.metrics import metrics
 from jobs.github.webhook import webhook
 from jobs.views import approvals, audit, config, dashboard, dlq, emergency, events, job_pages, queue, workers
 from jobs.views.actions import action_view
+from jobs.views.history import history_page
 
 # The console's own sign-in (JOBS_LOGIN_URL may send visitors to the project's instead).
 accounts = [
@@ -39,6 +40,7 @@ pages = [
     path("approvals/", approvals.approval_list, name="approval-list"),
     path("workers/", workers.worker_list, name="worker-list"),
     path("events/", events.event_list, name="event-list"),
+    path("history/", history_page, name="history"),
     path("emergency/", emergency.emergency, name="emergency"),
     path("exports/<str:name>", emergency.export_download, name="export-download"),
     path("audit/", audit.audit_list, name="audit-list"),
