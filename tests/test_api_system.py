@@ -59,6 +59,7 @@ def test_it_reports_queue_and_store_stats(api, cli):
     assert queue == {
         "queued": 1,
         "running": 0,
+        "stopping": 0,
         "dlq": 0,
         "backpressureActive": False,
         "utilizationPercent": 1.0,

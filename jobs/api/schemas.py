@@ -129,6 +129,7 @@ class StoreStatsOut(Schema):
 class QueueStatsOut(Schema):
     queued: int
     running: int
+    stopping: int  # slots held by jobs that ended while their code is still being stopped
     dlq: int
     backpressureActive: bool
     utilizationPercent: float
@@ -141,6 +142,7 @@ class WorkerStatsOut(Schema):
     running: bool
     enabled: bool
     workers: int
+    stopping: int
     currentJob: UUID | None
     currentJobs: list[UUID]
     processed: int
@@ -214,7 +216,8 @@ class RetriedOut(Schema):
 class OperationOut(Schema):
     id: UUID
     kind: str
-    state: Literal["pending", "running", "done", "failed"]
+    # waiting: no worker holds it; it waits for room below the backpressure threshold
+    state: Literal["pending", "running", "waiting", "done", "failed", "canceled"]
     total: int
     done: int
     percent: int
@@ -223,6 +226,12 @@ class OperationOut(Schema):
     requestedBy: str
     createdAt: datetime
     updatedAt: datetime
+    waitingForRoom: bool
+    progress: str
+    cancelable: bool
+    cancelRequested: bool
+    canceledBy: str
+    cancelReason: str
 
 
 class OperationStartedOut(Schema):

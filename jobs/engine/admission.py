@@ -257,12 +257,3 @@ def slot_release(job_id, *, worker: str | None = None) -> int:
 def slots_free(slots) -> int:
     """Empty these slots (a queryset of AdmissionSlot): the one way a slot is given up."""
     return slots.update(job_id=None, worker="", claimed_at=None, lease_expires_at=None)
-
-
-def slots_held_by_stopping_jobs() -> int:
-    """Slots whose job has ended (canceled, force-failed, timed out) while its code still runs."""
-    return (
-        AdmissionSlot.objects.filter(job_id__isnull=False)
-        .exclude(Exists(Job.objects.filter(id=OuterRef("job_id"), status=Status.RUNNING)))
-        .count()
-    )

@@ -132,6 +132,50 @@ def job_wait_for_approval(job: Job, *, worker: str, issue_id: str) -> str:
     return Status.WAITING_APPROVAL
 
 
+GIVEN_BACK = "given back"  # a run cut off by a worker shutdown: queued again, attempt not counted
+
+
+def job_give_back(job: Job, *, worker: str) -> str:
+    """The worker shut down while the job ran: running -> queued, due at once.
+
+    The cut-off run does not count as an attempt: the job was not at fault. Its
+    wake-up is left to the reconciler (``published_at`` cleared), since this worker
+    is going away. Returns GIVEN_BACK, or DISCARDED when the job moved on meanwhile.
+    """
+    with transaction.atomic():
+        current = _lock_running(job, worker)
+        if current is None:
+            return DISCARDED
+        now = timezone.now()
+        current.status = Status.QUEUED
+        current.attempts = max(current.attempts - 1, 0)
+        current.worker = ""
+        current.lease_expires_at = None
+        current.next_attempt_at = now
+        current.published_at = None
+        current.updated_at = now
+        current.save(
+            update_fields=[
+                "status",
+                "attempts",
+                "worker",
+                "lease_expires_at",
+                "next_attempt_at",
+                "published_at",
+                "updated_at",
+            ]
+        )
+        event_emit(
+            "job:retrying",
+            job=current,
+            reason="Worker shut down while the job ran; the attempt is not counted",
+            attempt=current.attempts,
+            attemptCounted=False,
+            nextAttemptAt=now.isoformat(),
+        )
+    return GIVEN_BACK
+
+
 def backoff_seconds(cfg: JobsSettings, attempts: int) -> float:
     """retryDelayMs doubled after each failed attempt, capped at an hour."""
     return min(cfg.worker.retryDelayMs / 1000 * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS)

@@ -3,7 +3,14 @@
 One runtime per OS process (a prefork child, a solo worker, or a threads-pool
 worker whose threads all share it). Its heartbeat thread keeps the lease of
 every job the process is running, whichever thread runs it, so a long job in
-one thread is never declared lost while it runs.
+one thread is never declared lost while it runs. It also stops the code of a
+job that is no longer running in the database (canceled or force-failed by an
+operator, timed out by the reconciler, removed by clear-all): the job's slot is
+held until that code returns, so stopping it frees the slot within a heartbeat
+or two instead of when the code would have finished.
+
+A worker shutting down (shut_down) gives its running jobs back to the queue
+without counting the attempt, and claims nothing more.
 """
 
 from __future__ import annotations
@@ -22,7 +29,14 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs.engine.admission import job_claim_next, slots_ensure, slots_free
-from jobs.engine.runner import job_execute, job_execute_then_claim
+from jobs.engine.runner import (
+    JobShutdown,
+    JobStopped,
+    job_execute,
+    job_execute_then_claim,
+    job_interrupt,
+    jobs_interrupt_all,
+)
 from jobs.engine.wakeups import wake_another_drain
 from jobs.models import AdmissionSlot, BackgroundOperation, Job, Status, WorkerHeartbeat
 from jobs.services.config import config_recent
@@ -53,6 +67,8 @@ class WorkerRuntime:
         self._operations: set = set()
         self._counts = {"processed": 0, "succeeded": 0, "failed": 0}
         self._stop = threading.Event()
+        # Set once, by a shutdown (possibly from a signal handler): a plain attribute, no lock.
+        self.shutting_down = False
         self._thread = threading.Thread(target=self._beat_forever, name="jobs-heartbeat", daemon=True)
 
     @classmethod
@@ -71,6 +87,26 @@ class WorkerRuntime:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def shut_down(self) -> int:
+        """The worker is shutting down: claim nothing more, and give every running job back.
+
+        Called from a signal handler (Celery's warm shutdown, or SIGUSR2 in a prefork
+        child): it takes no lock. Returns how many jobs were interrupted.
+        """
+        self.shutting_down = True
+        return jobs_interrupt_all(JobShutdown)
+
+    @classmethod
+    def shut_down_current(cls) -> int:
+        """shut_down() for this process's runtime, if it has one (no lock: signal handlers call it)."""
+        instance = cls._instance
+        if instance is None or instance.pid != os.getpid():
+            return 0
+        return instance.shut_down()
+
+    def may_claim(self) -> bool:
+        return not self.shutting_down
 
     @property
     def running_jobs(self) -> list:
@@ -149,8 +185,11 @@ class WorkerRuntime:
                 id__in=operations, state=BackgroundOperation.State.RUNNING, worker=self.name
             ).update(lease_expires_at=lease)
         if running:
-            Job.objects.filter(id__in=running, status=Status.RUNNING, worker=self.name).update(lease_expires_at=lease)
+            mine = Job.objects.filter(id__in=running, status=Status.RUNNING, worker=self.name)
+            renewed = mine.update(lease_expires_at=lease)
             AdmissionSlot.objects.filter(job_id__in=running, worker=self.name).update(lease_expires_at=lease)
+            if renewed < len(running):
+                self._stop_ended(running, still_running=set(mine.values_list("id", flat=True)))
         # A slot left held by this process for a job it no longer runs (an outcome that
         # could not be written) is freed here rather than after its lease.
         slots_free(
@@ -158,6 +197,16 @@ class WorkerRuntime:
             .exclude(job_id__in=running)
             .exclude(claimed_at__gte=now - timedelta(seconds=settings.JOBS_HEARTBEAT_SECONDS))
         )
+
+    def _stop_ended(self, running: list, *, still_running: set) -> None:
+        """Stop the code of jobs that ended while it ran here (their slot is freed once it returns).
+
+        A job whose own outcome was just written is not interrupted: its code has
+        returned, and job_interrupt finds no open window for it.
+        """
+        for job_id in running:
+            if job_id not in still_running and job_interrupt(job_id, JobStopped):
+                logger.info("job %s is no longer running (canceled, failed or removed): stopping its code", job_id)
 
     def _beat_forever(self) -> None:
         while not self._stop.wait(settings.JOBS_HEARTBEAT_SECONDS):
@@ -178,11 +227,11 @@ def drain(runtime: WorkerRuntime, *, limit: int = DRAIN_LIMIT, seconds: float = 
     """
     ran, handed_on = 0, False
     deadline = time.monotonic() + seconds
-    job = job_claim_next(worker=runtime.name)
+    job = job_claim_next(worker=runtime.name) if runtime.may_claim() else None
     while job is not None:
         with runtime.running(job.id):
             if ran + 1 < limit and time.monotonic() < deadline:
-                status, job_after = job_execute_then_claim(job, worker=runtime.name)
+                status, job_after = job_execute_then_claim(job, worker=runtime.name, may_claim=runtime.may_claim)
             else:
                 status, job_after, handed_on = job_execute(job, worker=runtime.name), None, True
         runtime.count(status)

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Max, Min, OuterRef, Subquery, Sum
+from django.db.models import Count, Exists, Max, Min, OuterRef, Subquery, Sum
 from django.utils import timezone
 
 from jobs.jobsconfig import JobsSettings
@@ -65,6 +65,19 @@ def utilization_percent(queued: int, max_queue_size: int) -> float:
     return round(queued * 100 / max_queue_size, 1)
 
 
+def slots_stopping() -> int:
+    """Admission slots held by jobs that ended while their code still runs.
+
+    Canceled, force-failed, timed out or removed: the worker running the code is
+    stopping it (within a heartbeat or two; a call blocked in C in a threads-pool
+    worker only when it returns), and each slot frees when that code returns. Until
+    then no queued job may take it, which is why "running" can sit below
+    maxConcurrent with jobs queued.
+    """
+    running = Job.objects.filter(id=OuterRef("job_id"), status=Status.RUNNING)
+    return AdmissionSlot.objects.filter(job_id__isnull=False).exclude(Exists(running)).count()
+
+
 def queue_stats(cfg: JobsSettings, counts: Mapping[str, int] | None = None) -> dict[str, Any]:
     counts = tallies() if counts is None else counts
     store = store_stats(counts)
@@ -72,6 +85,7 @@ def queue_stats(cfg: JobsSettings, counts: Mapping[str, int] | None = None) -> d
     return {
         "queued": store["queued"],
         "running": store["running"],
+        "stopping": slots_stopping(),
         "dlq": counts.get("dlq", 0),
         "backpressureActive": utilization >= cfg.queue.backpressureThreshold,
         "utilizationPercent": utilization,
@@ -91,18 +105,22 @@ def workers_alive():
 
 
 def workers_listed(limit: int = 200) -> list[WorkerHeartbeat]:
-    """Worker rows, newest seen first, each with ``alive``, ``uptime_ms`` and ``current_job``
-    (the oldest job it holds a slot for: a process of the threads pool may run several)."""
+    """Worker rows, newest seen first, each with ``alive``, ``uptime_ms``, ``current_job``
+    (the oldest job it holds a slot for: a process of the threads pool may run several)
+    and ``stopping`` (how many of its slots are held by jobs that ended while their code runs)."""
     cutoff = alive_cutoff()
     now = timezone.now()
     holding = AdmissionSlot.objects.filter(worker=OuterRef("name"), job_id__isnull=False).order_by("claimed_at")
+    ended = holding.exclude(Exists(Job.objects.filter(id=OuterRef("job_id"), status=Status.RUNNING)))
     workers: list[WorkerHeartbeat] = list(
-        WorkerHeartbeat.objects.annotate(current_job=Subquery(holding.values("job_id")[:1])).order_by("-last_seen")[
-            :limit
-        ]
+        WorkerHeartbeat.objects.annotate(
+            current_job=Subquery(holding.values("job_id")[:1]),
+            stopping=Subquery(ended.order_by().values("worker").annotate(n=Count("number")).values("n")[:1]),
+        ).order_by("-last_seen")[:limit]
     )
     for worker in workers:
         worker.alive = worker.last_seen >= cutoff
+        worker.stopping = worker.stopping or 0
         worker.uptime_ms = max(0, int((now - worker.started_at).total_seconds() * 1000)) if worker.alive else 0
     return workers
 
@@ -128,6 +146,7 @@ def worker_stats(cfg: JobsSettings) -> dict[str, Any]:
         "running": cfg.worker.enabled and totals["n"] > 0,
         "enabled": cfg.worker.enabled,
         "workers": totals["n"],
+        "stopping": slots_stopping(),
         "currentJob": str(current[0]) if current else None,
         "currentJobs": [str(job_id) for job_id in current],
         "processed": totals["processed"] or 0,
