@@ -216,8 +216,7 @@ class RetriedOut(Schema):
 class OperationOut(Schema):
     id: UUID
     kind: str
-    # waiting: no worker holds it; it waits for room below the backpressure threshold
-    state: Literal["pending", "running", "waiting", "done", "failed", "canceled"]
+    state: Literal["pending", "running", "done", "failed"]
     total: int
     done: int
     percent: int
@@ -226,12 +225,6 @@ class OperationOut(Schema):
     requestedBy: str
     createdAt: datetime
     updatedAt: datetime
-    waitingForRoom: bool
-    progress: str
-    cancelable: bool
-    cancelRequested: bool
-    canceledBy: str
-    cancelReason: str
 
 
 class OperationStartedOut(Schema):
