@@ -104,3 +104,24 @@ def test_it_discards_one_entry_keeping_the_job_failed_and_the_entry_in_the_audit
     assert Job.objects.get(id=entry.job_id).status == "failed"
     audited = AuditEntry.objects.get(action="dlq.discard")
     assert (audited.reason, audited.before["lastError"]) == ("bad data", "ValueError: poisoned input")
+
+
+def test_it_refreshes_the_retry_all_box_and_a_retry_all_under_way_with_its_entries(operator, users):
+    make_dlq_entry("TimeoutError: a")
+    make_dlq_entry("TimeoutError: b")
+    running = BackgroundOperation.objects.create(kind="dlq.retry_all", state="running", total=5, done=3)
+    region = operator.get(reverse("jobs:dlq-list"), headers={"HX-Request": "true"}).text
+    assert 'id="dlq-entries"' in region and "<html" not in region
+    # Out of band: the count and the button of the Retry all box, and the operation's progress.
+    assert '<p id="dlq-retry-summary" class="muted small" hx-swap-oob="true">2 entries.' in region
+    assert 'id="dlq-retry-button"' in region and "disabled" not in region.split('id="dlq-retry-button"')[1][:80]
+    assert f'id="operation-{running.id}"' in region and "3 of 5 entries" in region
+    # The whole page shows the same, in place, without out-of-band markers.
+    page = operator.get(reverse("jobs:dlq-list")).text
+    assert f'id="operation-{running.id}"' in page and "hx-swap-oob" not in page
+
+
+def test_it_leaves_out_the_retry_all_box_for_a_viewer_polling(client, users):
+    make_dlq_entry("TimeoutError: a")
+    region = login(client, users["viewer"]).get(reverse("jobs:dlq-list"), headers={"HX-Request": "true"}).text
+    assert 'id="dlq-entries"' in region and "dlq-retry-summary" not in region
