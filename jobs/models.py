@@ -205,7 +205,8 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["job_id", "id"], name="event_job_idx"),
             models.Index(fields=["type", "id"], name="event_type_idx"),
-            models.Index(fields=["created_at"], name="event_created_idx"),
+            # Time order with a tie-break: the incident timeline's keyset pages (and time windows).
+            models.Index(fields=["created_at", "id"], name="event_created_id_idx"),
         ]
 
     def __str__(self) -> str:
@@ -376,7 +377,8 @@ class AuditEntry(models.Model):
         indexes = [
             models.Index(fields=["actor", "id"], name="audit_actor_idx"),
             models.Index(fields=["action", "id"], name="audit_action_idx"),
-            models.Index(fields=["created_at"], name="audit_created_idx"),
+            # As Event's: a window of the trail in time order, read one keyset page at a time.
+            models.Index(fields=["created_at", "id"], name="audit_created_id_idx"),
             models.Index(fields=["chain", "id"], name="audit_chain_idx"),
         ]
 

@@ -22,6 +22,7 @@ from jobs.services.approvals import approvals_expire_due
 from jobs.services.audit import audit_verify_since_checkpoint
 from jobs.services.audit_anchor import anchor_due
 from jobs.services.config import config_get
+from jobs.services.health import health_record
 from jobs.services.operations import operations_resume_abandoned
 from jobs.services.rollups import rollups_compact
 from jobs.services.tallies import tallies_compact
@@ -44,6 +45,8 @@ def reconcile(*, now=None) -> dict[str, int]:
         "talliesFolded": tallies_compact(),
         "rollupsFolded": rollups_compact(now=now),
         "auditAnchored": _anchor_audit_trail(now),
+        # Last, so that it sees what this tick repaired: the incident timeline's health changes.
+        "healthChanged": int(health_record() is not None),
     }
     WorkerHeartbeat.objects.filter(last_seen__lt=now - timedelta(days=1)).delete()
     return report

@@ -30,6 +30,8 @@ EVENT_TYPES = (
     "dlq:discarded",
     "dlq:cleaned",
     "dlq:evicted",
+    # Not a job's transition: system_health's status or set of issues changed (services.health).
+    "health:changed",
 )
 
 
