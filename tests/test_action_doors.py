@@ -33,7 +33,7 @@ from jobs.actions.catalog import ACTIONS, Action
 from jobs.models import AuditEntry, Priority, Status
 from jobs.roles import ROLE_PERMISSIONS
 from tests.support.api import Api
-from tests.support.console import login, make_dlq_entry, make_job
+from tests.support.console import login, make_dlq_entry, make_job, post_confirmed
 
 pytestmark = pytest.mark.django_db
 
@@ -229,7 +229,7 @@ def call_console(action: Action, username: str, users, world: World, data: dict 
     client = login(Client(), users[username])
     assert action.console is not None
     url = reverse(f"jobs:{action.console.url_name}", args=[world.target] if action.target else [])
-    response = client.post(url, _console_form(action, data or {}), follow=True)
+    response = post_confirmed(client, url, _console_form(action, data or {}), follow=True)  # a bulk action's preview
     if response.redirect_chain and "/operations/" in response.redirect_chain[-1][0]:
         return Answer(response.status_code, "")  # the console shows the operation's progress instead of a line
     text = response.content.decode()

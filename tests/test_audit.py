@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from jobs.models import AuditCheckpoint, AuditEntry, Status
 from jobs.services.audit import audit_verify
-from tests.support.console import login, make_dlq_entry, make_job
+from tests.support.console import login, make_dlq_entry, make_job, post_confirmed
 
 
 def _new_entries(since: int):
@@ -36,7 +36,9 @@ def test_it_writes_one_entry_naming_count_and_ids_for_a_bulk_cancel(client, user
     jobs = [make_job() for _ in range(4)]
     login(client, users["operator"])
     before = _last_id()
-    response = client.post(reverse("jobs:jobs-cancel"), {"ids": [j.id for j in jobs], "reason": "duplicates"})
+    response = post_confirmed(
+        client, reverse("jobs:jobs-cancel"), {"ids": [j.id for j in jobs], "reason": "duplicates"}
+    )
     assert response.status_code == 302
     [entry] = _new_entries(before)
     assert entry.action == "jobs.cancel"

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from jobs.actions.catalog import CLEAR_ALL_CONFIRMATION, DLQ_CLEAR_CONFIRMATION
 from jobs.models import AuditEntry, Job
-from tests.support.console import login, make_dlq_entry, make_job
+from tests.support.console import login, make_dlq_entry, make_job, post_confirmed
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ def test_clear_all_writes_an_export_only_its_owner_reads_and_the_admin_downloads
     for n in range(3):
         make_job(params={"n": n})
     login(client, users["admin"])
-    client.post(reverse("jobs:emergency-clear-all"), {"reason": "poison", "confirm": CLEAR_ALL_CONFIRMATION})
+    post_confirmed(client, reverse("jobs:emergency-clear-all"), {"reason": "poison", "confirm": CLEAR_ALL_CONFIRMATION})
     assert not Job.objects.exists()
 
     page = client.get(reverse("jobs:emergency")).text
@@ -37,7 +37,7 @@ def test_clear_all_writes_an_export_only_its_owner_reads_and_the_admin_downloads
 def test_exports_are_readable_by_their_owner_only(client, users, settings):
     make_dlq_entry()
     login(client, users["admin"])
-    client.post(reverse("jobs:dlq-clear"), {"reason": "upstream fixed", "confirm": DLQ_CLEAR_CONFIRMATION})
+    post_confirmed(client, reverse("jobs:dlq-clear"), {"reason": "upstream fixed", "confirm": DLQ_CLEAR_CONFIRMATION})
 
     [export] = list(settings.JOBS_EXPORT_DIR.iterdir())
     assert export.stat().st_mode & 0o777 == 0o600
@@ -48,7 +48,7 @@ def test_exports_are_readable_by_their_owner_only(client, users, settings):
 def test_only_an_admin_downloads_an_export_and_only_an_exports_name(client, users, settings):
     make_dlq_entry()
     login(client, users["admin"])
-    client.post(reverse("jobs:dlq-clear"), {"reason": "r", "confirm": DLQ_CLEAR_CONFIRMATION})
+    post_confirmed(client, reverse("jobs:dlq-clear"), {"reason": "r", "confirm": DLQ_CLEAR_CONFIRMATION})
     [export] = list(settings.JOBS_EXPORT_DIR.iterdir())
     (settings.JOBS_EXPORT_DIR.parent / "secret.txt").write_text("not an export")
 

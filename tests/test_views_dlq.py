@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from jobs.models import AuditEntry, BackgroundOperation, DLQEntry, Job
 from jobs.services.operations import operation_run
-from tests.support.console import login, make_dlq_entry
+from tests.support.console import login, make_dlq_entry, post_confirmed
 
 
 @pytest.fixture
@@ -52,7 +52,9 @@ def test_it_answers_404_when_the_entry_is_gone(operator):
 
 def test_it_starts_retry_all_and_polls_the_progress_until_done(operator):
     entries = [make_dlq_entry() for _ in range(3)]
-    started = operator.post(reverse("jobs:dlq-retry-all"), {"reason": "recovered"}, headers={"HX-Request": "true"})
+    started = post_confirmed(
+        operator, reverse("jobs:dlq-retry-all"), {"reason": "recovered"}, headers={"HX-Request": "true"}
+    )
     operation = BackgroundOperation.objects.get()
     assert 'data-poll="700"' in started.text and 'value="0"' in started.text
     operation_run(operation.id)  # what the worker does (browser tests run it in a real one)
@@ -65,7 +67,7 @@ def test_it_starts_retry_all_and_polls_the_progress_until_done(operator):
 
 def test_it_shows_the_progress_page_without_javascript(operator):
     make_dlq_entry()
-    response = operator.post(reverse("jobs:dlq-retry-group", args=[DLQEntry.objects.get().fingerprint]))
+    response = post_confirmed(operator, reverse("jobs:dlq-retry-group", args=[DLQEntry.objects.get().fingerprint]))
     operation = BackgroundOperation.objects.get()
     assert operation.kind == "dlq.retry_group"
     assert response["Location"] == reverse("jobs:operation-detail", args=[operation.id])
@@ -74,12 +76,14 @@ def test_it_shows_the_progress_page_without_javascript(operator):
 def test_it_clears_only_with_the_typed_confirmation_and_a_reason(client, users):
     make_dlq_entry()
     login(client, users["admin"])
-    refused = client.post(reverse("jobs:dlq-clear"), {"confirm": "yes", "reason": "r"})
+    refused = post_confirmed(client, reverse("jobs:dlq-clear"), {"confirm": "yes", "reason": "r"})
     assert refused.status_code == 400 and "type &quot;clear the dlq&quot; to confirm" in refused.text
-    no_reason = client.post(reverse("jobs:dlq-clear"), {"confirm": "clear the dlq"})
+    no_reason = post_confirmed(client, reverse("jobs:dlq-clear"), {"confirm": "clear the dlq"})
     assert no_reason.status_code == 400 and "reason: required" in no_reason.text
     assert DLQEntry.objects.count() == 1
-    cleared = client.post(reverse("jobs:dlq-clear"), {"confirm": "clear the dlq", "reason": "known bad"}, follow=True)
+    cleared = post_confirmed(
+        client, reverse("jobs:dlq-clear"), {"confirm": "clear the dlq", "reason": "known bad"}, follow=True
+    )
     assert "Removed 1 DLQ entries; export written to " in cleared.text and DLQEntry.objects.count() == 0
 
 
@@ -87,7 +91,7 @@ def test_it_cleans_expired_entries(operator):
     old = make_dlq_entry()
     DLQEntry.objects.filter(pk=old.pk).update(added_at=timezone.now() - timedelta(days=31))
     make_dlq_entry()
-    response = operator.post(reverse("jobs:dlq-clean-expired"), follow=True)
+    response = post_confirmed(operator, reverse("jobs:dlq-clean-expired"), follow=True)
     assert "Removed 1 expired DLQ entries." in response.text
     assert DLQEntry.objects.count() == 1
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.models import Event, Priority, Status
-from tests.support.console import login, make_job
+from tests.support.console import login, make_job, post_confirmed
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_it_cancels_the_selected_jobs_and_skips_ended_ones(client, users):
     ended = make_job(status=Status.SUCCEEDED)
     login(client, users["operator"])
     ids = [j.id for j in active] + [ended.id]
-    response = client.post(reverse("jobs:jobs-cancel"), {"ids": ids, "reason": "duplicates"}, follow=True)
+    response = post_confirmed(client, reverse("jobs:jobs-cancel"), {"ids": ids, "reason": "duplicates"}, follow=True)
     assert "Canceled 2 jobs (1 had already ended)." in response.text
     for job in active:
         job.refresh_from_db()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from jobs.actions import effects, inputs
+from jobs.actions import effects, inputs, previews
 from jobs.actions.effects import Outcome, Perform
 
 __all__ = ["ACTIONS", "Action", "ConsoleDoor", "Outcome"]
@@ -44,6 +44,8 @@ class Action:
     console: ConsoleDoor | None = None
     api: str = ""  # "POST /api/..."
     cli: str = ""  # "dlq clear"
+    # A bulk action counts what it will hit; the console shows that and asks to confirm (see previews).
+    preview: previews.PreviewOf | None = None
 
     @property
     def doors(self) -> list[str]:
@@ -114,6 +116,7 @@ ACTIONS: dict[str, Action] = {
             object_type="job",
             input=inputs.BulkCancel,
             perform=effects.cancel_selected,
+            preview=previews.cancel_selected,
             console=ConsoleDoor("jobs/cancel", "jobs-cancel", "jobs:job-list"),
         ),
         Action(
@@ -176,6 +179,7 @@ ACTIONS: dict[str, Action] = {
             object_type="job",
             input=inputs.Reason,
             perform=effects.cancel_low_priority,
+            preview=previews.cancel_low_priority,
             console=ConsoleDoor("backpressure/cancel-low-priority", "queue-cancel-low-priority", "jobs:backpressure"),
             api="POST /api/queue/cancel-low-priority",
             cli="cancel-low-priority",
@@ -214,6 +218,7 @@ ACTIONS: dict[str, Action] = {
             object_type="dlq",
             input=inputs.OptionalReason,
             perform=lambda actor, data, target: effects.dlq_retry_all(actor, data, None),
+            preview=previews.dlq_retry_all,
             console=ConsoleDoor("dlq/retry-all", "dlq-retry-all", "jobs:dlq-list"),
             api="POST /api/dlq/retry-all",
             cli="dlq retry-all",
@@ -226,6 +231,7 @@ ACTIONS: dict[str, Action] = {
             object_type="dlq",
             input=inputs.OptionalReason,
             perform=effects.dlq_retry_all,
+            preview=previews.dlq_retry_all,
             target="fingerprint",
             console=ConsoleDoor("dlq/groups/<str:target>/retry", "dlq-retry-group", "jobs:dlq-list"),
             cli="dlq retry-group",
@@ -238,6 +244,7 @@ ACTIONS: dict[str, Action] = {
             object_type="dlq",
             input=inputs.Confirmed,
             perform=effects.dlq_clear,
+            preview=previews.dlq_clear,
             confirm=DLQ_CLEAR_CONFIRMATION,
             console=ConsoleDoor("dlq/clear", "dlq-clear", "jobs:dlq-list"),
             api="POST /api/dlq/clear",
@@ -276,6 +283,7 @@ ACTIONS: dict[str, Action] = {
             object_type="dlq",
             input=inputs.NoInput,
             perform=effects.dlq_clean_expired,
+            preview=previews.dlq_clean_expired,
             console=ConsoleDoor("dlq/clean-expired", "dlq-clean-expired", "jobs:dlq-list"),
             api="POST /api/dlq/clean-expired",
             cli="dlq clean-expired",
@@ -313,6 +321,7 @@ ACTIONS: dict[str, Action] = {
             object_type="job",
             input=inputs.Confirmed,
             perform=effects.force_fail_running,
+            preview=previews.force_fail_running,
             confirm=FORCE_FAIL_CONFIRMATION,
             console=ConsoleDoor("emergency/force-fail-running", "emergency-force-fail-running", "jobs:emergency"),
             api="POST /api/emergency/force-fail-running",
@@ -326,6 +335,7 @@ ACTIONS: dict[str, Action] = {
             object_type="job",
             input=inputs.Confirmed,
             perform=effects.clear_all,
+            preview=previews.clear_all,
             confirm=CLEAR_ALL_CONFIRMATION,
             confirm_over_api=True,
             console=ConsoleDoor("emergency/clear-all", "emergency-clear-all", "jobs:emergency"),

@@ -38,6 +38,11 @@ def _confirmation(action: Action, *, api: bool = False) -> str:
     return f'; typed "{action.confirm}"'
 
 
+def _preview(action: Action, *, door: str) -> str:
+    # The console shows a bulk action's count by entry point and asks to confirm it first.
+    return "; asks first, with the count by entry point" if door == "console" and action.preview else ""
+
+
 def _door_table(door: str, first_column: str) -> str:
     """One row per action the door offers: where, who may, what it takes, which action."""
     rows = [f"| {first_column} | permission (roles) | input | action |", "|---|---|---|---|"]
@@ -51,7 +56,7 @@ def _door_table(door: str, first_column: str) -> str:
         api = door == "api"
         rows.append(
             f"| {where} | {action.permission.removeprefix('jobs.')} ({roles_holding(action.permission)}) | "
-            f"{_fields(action, api=api)}{_confirmation(action, api=api)} | `{action.name}` |"
+            f"{_fields(action, api=api)}{_confirmation(action, api=api)}{_preview(action, door=door)} | `{action.name}` |"
         )
     return "\n".join(rows)
 

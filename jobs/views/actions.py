@@ -4,6 +4,11 @@ Each action with a console door gets a URL (jobs/urls.py builds them from the
 catalog); posting its form performs the action as the signed-in user, then shows
 the page the action belongs to with one line saying what happened, or the
 progress of the background operation it started.
+
+A bulk action (one with a ``preview`` in the catalog) is never performed on the
+first post: that answers its confirmation step, how many jobs or entries it will
+hit by entry point, with the reason (and phrase) to type. Only a post carrying
+the preview's token, while it still holds, performs it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from pydantic import BaseModel
 
 from jobs import selectors
 from jobs.actions.catalog import Action
-from jobs.actions.perform import action_named, perform
+from jobs.actions.perform import action_authorize, action_named, perform
+from jobs.actions.previews import Preview
 from jobs.services.audit import Actor
 from jobs.views.common import HtmxHttpRequest, done, login_required, page, service_errors
 
@@ -45,16 +51,43 @@ def back_url(action: Action, target: Any) -> str:
 @service_errors
 def action_view(request: HtmxHttpRequest, *, action: str, target: Any = None) -> HttpResponse:
     performed = action_named(action)
-    outcome = perform(
-        action,
-        Actor.for_request(request),
-        form_values(request.POST, performed.input),
-        door="console",
-        target=target,
-    )
+    actor = Actor.for_request(request)
+    if performed.preview is not None:
+        action_authorize(performed, actor, target)  # a role that may not act sees no preview either
+        preview = performed.preview(target, form_values(request.POST, performed.input))
+        shown = request.POST.get("previewed")
+        if shown != preview.token:
+            return confirm_step(request, performed, target, preview, changed=shown is not None)
+    outcome = perform(action, actor, form_values(request.POST, performed.input), door="console", target=target)
     if outcome.operation_id:
         if request.htmx:
             operation = selectors.operation(outcome.operation_id)
             return page(request, "jobs/operation.html", {"operation": operation}, partial="progress")
         return redirect("jobs:operation-detail", operation_id=outcome.operation_id)
     return done(request, outcome.message, back_url(performed, target))
+
+
+def confirm_step(
+    request: HtmxHttpRequest, action: Action, target: Any, preview: Preview, *, changed: bool
+) -> HttpResponse:
+    """The confirmation of a bulk action; 409 when what it would hit changed since it was shown."""
+    reason = action.input.model_fields.get("reason")
+    carried = {
+        name: value
+        for name, value in form_values(request.POST, action.input).items()
+        if name not in {"reason", "confirm"}
+    }
+    context = {
+        "action": action,
+        "preview": preview,
+        "changed": changed,
+        "post_url": request.path,
+        "back": back_url(action, target),
+        "hidden": [
+            (name, v) for name, value in carried.items() for v in (value if isinstance(value, list) else [value])
+        ],
+        "reason": "" if reason is None else ("required" if reason.is_required() else "optional"),
+        "typed_reason": request.POST.get("reason", ""),
+        "hx_target": request.htmx.target if request.htmx else "",
+    }
+    return page(request, "jobs/confirm.html", context, partial="confirm", status=409 if changed else 200)

@@ -59,6 +59,10 @@ def test_it_retries_all_with_a_progress_bar_reaching_100(console_page, workers):
     page.goto("/dlq/")
     page.fill("input[name=reason]", "upstream recovered")
     page.get_by_role("button", name="Retry all").click()
+    expect(page.locator("#operation #confirm-step")).to_contain_text("30 DLQ entries will be retried as new jobs")
+    expect(page.locator('#operation tr[data-entrypoint="demo.noop"]')).to_contain_text("30")
+    assert not BackgroundOperation.objects.exists()
+    page.locator("#operation").get_by_role("button", name="Confirm").click()
     progress = page.locator("#operation progress")
     expect(progress).to_be_visible()
     expect(page.locator("#operation .operation")).to_have_attribute("data-state", "done", timeout=45_000)
@@ -75,21 +79,38 @@ def test_it_retries_all_with_a_progress_bar_reaching_100(console_page, workers):
     see_in_audit_trail(console_page, "dlq.retry_all", "operator")
 
 
-def test_it_cancels_low_priority_jobs_under_backpressure(console_page, cli):
+def test_it_cancels_low_priority_jobs_under_backpressure_after_a_preview_and_a_typed_reason(console_page, cli):
     config_update(actor=cli, changes={"queue": {"maxQueueSize": 10}})
-    low = [make_job(priority=Priority.LOW) for _ in range(6)]
+    low = [make_job(priority=Priority.LOW, entrypoint="demo.sleep") for _ in range(4)]
+    low += [make_job(priority=Priority.LOW, entrypoint="demo.noop") for _ in range(2)]
     high = [make_job(priority=Priority.HIGH) for _ in range(3)]
     page = console_page("operator")
     page.goto("/backpressure/")
     expect(page.locator("#queue-live")).to_contain_text("backpressure active")
     expect(page.locator("[data-preview=low-priority]")).to_have_text("6")
     screenshot(page, "backpressure")
-    page.fill("#lp-reason", "Backpressure relief during incident")
-    page.get_by_role("button", name="Cancel 6 low-priority jobs").click()
+    page.get_by_role("button", name="Cancel low-priority jobs").click()
+    # One click shows what it will do, and does nothing yet.
+    step = page.locator("#confirm-step")
+    expect(step).to_contain_text("6 jobs will be canceled")
+    expect(step.locator('tr[data-entrypoint="demo.sleep"]')).to_contain_text("4")
+    expect(step.locator('tr[data-entrypoint="demo.noop"]')).to_contain_text("2")
+    assert not Job.objects.filter(status=Status.CANCELED).exists()
+    reason = step.get_by_label("Reason")
+    expect(reason).to_have_value("")  # typed by the operator, never a default
+    step.get_by_role("button", name="Confirm").click()
+    assert reason.evaluate("el => el.validity.valueMissing")  # the browser asks for it first
+    assert not Job.objects.filter(status=Status.CANCELED).exists()
+    screenshot(page, "backpressure-confirm")
+    reason.fill("Backpressure relief during incident")
+    step.get_by_role("button", name="Confirm").click()
     expect(page.locator(".flash-success")).to_contain_text("Canceled 6 low-priority jobs.")
     expect(page.locator("#queue-live")).to_contain_text("room to spare")
     assert set(Job.objects.filter(id__in=[j.id for j in low]).values_list("status", flat=True)) == {"canceled"}
     assert set(Job.objects.filter(id__in=[j.id for j in high]).values_list("status", flat=True)) == {"queued"}
+    assert set(Job.objects.filter(id__in=[j.id for j in low]).values_list("status_reason", flat=True)) == {
+        "Backpressure relief during incident"
+    }
     see_in_audit_trail(console_page, "queue.cancel_low_priority", "operator")
 
 
@@ -120,9 +141,12 @@ def test_it_force_fails_running_jobs_as_admin(console_page, workers, cli):
     wait_for(lambda: Job.objects.filter(status=Status.RUNNING).count() == 2, timeout=40, message="2 running")
     page = console_page("admin")
     page.goto("/emergency/")
-    page.fill("#ff-confirm", "force fail running")
-    page.fill("#ff-reason", "Emergency shutdown")
     page.get_by_role("button", name="Force-fail running jobs").click()
+    expect(page.locator("#confirm-step")).to_contain_text("2 jobs will be force-failed")
+    expect(page.locator('#confirm-step tr[data-entrypoint="demo.sleep"]')).to_contain_text("2")
+    page.fill("#step-confirm", "force fail running")
+    page.fill("#step-reason", "Emergency shutdown")
+    page.get_by_role("button", name="Confirm").click()
     expect(page.locator(".flash-success")).to_contain_text("Force-failed 2 running jobs; they are in the DLQ.")
     for job in jobs:
         job.refresh_from_db()
@@ -177,6 +201,9 @@ def test_it_filters_selects_and_cancels_jobs_in_bulk(console_page):
     expect(page.locator("[data-selected-count=bulk-cancel]")).to_have_text("3")
     page.fill("#bulk-reason", "submitted twice")
     page.get_by_role("button", name="Cancel selected").click()
+    expect(page.locator("#confirm-step")).to_contain_text("3 jobs will be canceled")
+    expect(page.get_by_label("Reason")).to_have_value("submitted twice")  # what was typed on the list
+    page.get_by_role("button", name="Confirm").click()
     expect(page.locator(".flash-success")).to_contain_text("Canceled 3 jobs.")
     assert set(Job.objects.filter(id__in=[j.id for j in queued]).values_list("status", flat=True)) == {"canceled"}
     see_in_audit_trail(console_page, "jobs.cancel", "operator")

@@ -147,3 +147,25 @@ def all_paths(resolver: URLResolver | None = None, prefix: str = "") -> list[str
             # A regex the sample values could not fill (none in this project) would show here.
             paths.append(path)
     return sorted(set(paths))
+
+
+def previewed(action: str, target: Any = None, **posted: Any) -> str:
+    """The token of a bulk action's preview as it stands now: what its confirming form sends back."""
+    from jobs.actions.perform import action_named
+
+    preview = action_named(action).preview
+    assert preview is not None, f"{action} has no preview"
+    return preview(target, posted).token
+
+
+_PREVIEWED = re.compile(r'name="previewed" value="([^"]+)"')
+
+
+def post_confirmed(client: Client, url: str, data: dict[str, Any] | None = None, **kwargs: Any):
+    """Post a console action as a person does: a bulk action's first post shows its preview; confirm it."""
+    data = dict(data or {})
+    first = client.post(url, data, **kwargs)
+    shown = _PREVIEWED.search(first.content.decode()) if first.status_code == 200 else None
+    if shown is None:
+        return first
+    return client.post(url, {**data, "previewed": shown.group(1)}, **kwargs)
