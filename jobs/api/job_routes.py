@@ -33,9 +33,10 @@ JSONL_TYPES = ["application/x-ndjson", "application/jsonl", "text/plain"]
 IMPORT_MAX_BYTES = 64 * 1024 * 1024
 
 
-@action_route(router, "job.submit", response={200: JobOut, 201: JobOut}, codes=(400, 429))
+@action_route(router, "job.submit", response={200: JobOut, 201: JobOut}, codes=(400, 409, 429))
 def job_submit(request: HttpRequest, payload: inputs.Submission):
-    """Submit a job: 201 the new job, 200 the active job with the same jobKey."""
+    """Submit a job: 201 the new job, 200 the active job with the same jobKey and params;
+    409 when that job has other params (or another entry point)."""
     return answer(request, "job.submit", payload)
 
 

@@ -18,7 +18,7 @@ from jobs.representations import job_snapshot
 from jobs.services.audit import Actor, audit_record
 from jobs.services.backpressure import ensure_room_in_queue, with_room_for_one
 from jobs.services.config import config_get, config_recent
-from jobs.services.errors import Backpressure, InvalidInput
+from jobs.services.errors import Backpressure, Conflict, InvalidInput
 from jobs.services.events import event_announce, event_emit, events_emit_each
 
 
@@ -26,6 +26,39 @@ def default_job_key(entrypoint: str, params: dict[str, Any]) -> str:
     """entrypoint + hash of params, as the original system derived jobKey."""
     canonical = json.dumps(params, sort_keys=True, separators=(",", ":"))
     return f"{entrypoint}:{hashlib.sha256(canonical.encode()).hexdigest()[:32]}"
+
+
+class JobKeyTaken(Conflict):
+    """A jobKey names an active job of other work: answering with that job would hide the new params."""
+
+    code = "job_key_taken"
+
+    def __init__(self, existing: Job, fields: dict[str, Any]) -> None:
+        detail: dict[str, Any] = {
+            "jobKey": existing.job_key,
+            "existingJob": str(existing.id),
+            "existingParams": existing.params,
+            "params": fields["params"],
+        }
+        differs = "other params"
+        if existing.entrypoint != fields["entrypoint"]:
+            detail |= {"existingEntrypoint": existing.entrypoint, "entrypoint": fields["entrypoint"]}
+            differs = "another entry point" + (" and params" if existing.params != fields["params"] else "")
+        super().__init__(
+            f"jobKey {existing.job_key!r} belongs to active job {existing.id} ({existing.status}) with "
+            f"{differs}: it has {_shown(existing.entrypoint, existing.params)}, this submission "
+            f"{_shown(fields['entrypoint'], fields['params'])}; use another jobKey, or wait until that job ends",
+            detail,
+        )
+
+
+def _shown(entrypoint: str, params: Any) -> str:
+    return f"{entrypoint} {json.dumps(params, sort_keys=True, separators=(',', ':'))}"
+
+
+def _same_work(existing: Job, fields: dict[str, Any]) -> bool:
+    """A repeat of the active job's submission: the same entry point and params (JSON equality)."""
+    return existing.entrypoint == fields["entrypoint"] and existing.params == fields["params"]
 
 
 def _validated_submission(
@@ -90,6 +123,8 @@ def job_submit(
         existing = Job.objects.active().filter(job_key=job.job_key).first()
         if existing is None:
             raise
+        if not _same_work(existing, fields):
+            raise JobKeyTaken(existing, fields) from None
         return existing, False
     return job, True
 
@@ -158,6 +193,10 @@ def job_submit_many(*, actor: Actor, submissions: list[dict[str, Any]]) -> list[
                 raise
     for n, fields in fields_by_item.items():
         job, created = jobs_by_key[fields["job_key"]]
+        if not _same_work(job, fields):  # the key's job, active before or made by an earlier item, is other work
+            refusal = JobKeyTaken(job, fields)
+            results[n] = {"error": {"error": refusal.message, "detail": refusal.detail}}
+            continue
         results[n] = {"job": job, "created": created}
         jobs_by_key[fields["job_key"]] = (job, False)  # a repeated key in the batch gets that job
     return results
