@@ -5,58 +5,31 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
-from jobs.engine.admission import job_claim_next
 from jobs.engine.reconciler import reconcile
-from jobs.engine.runner import job_execute
-from jobs.models import AuditEntry, Event, Job, Status
-from jobs.services.approvals import job_approve
-from jobs.services.audit import Actor
+from jobs.models import AuditEntry, Event
 from jobs.services.config import config_update
 from jobs.services.health import health_record
-from jobs.services.operations import operation_run
-from jobs.services.submission import job_submit
 from tests.support.console import live_worker, login
+from tests.support.incident import BURST, script_incident
 
 pytestmark = pytest.mark.django_db
 
-BURST = 12  # the DLQ holds more than 10: health turns degraded
-
-
-def run_all() -> None:
-    """Admit and execute every due job in this process, as a worker would."""
-    while (job := job_claim_next(worker="w-test")) is not None:
-        job_execute(job, worker="w-test")
-
 
 @pytest.fixture
-def incident(cli, users, api):
-    """A burst of failures, a retry-all by an operator, an approval: returns the window around it."""
-    since = timezone.now() - timedelta(seconds=1)
-    live_worker()
-    health_record()  # healthy, before it starts
-    failing = [job_submit(actor=cli, entrypoint="demo.fail", params={"n": n}, max_attempts=1)[0] for n in range(BURST)]
-    run_all()
-    assert Job.objects.filter(id__in=[j.id for j in failing], status=Status.FAILED).count() == BURST
-    assert health_record() is not None  # degraded: the DLQ holds 12
-    answer = api("operator").post("/api/dlq/retry-all", {"reason": "upstream fixed"})
-    assert answer.status_code == 202, answer.content
-    operation_run(answer.json()["operation"]["id"])
-    assert health_record() is not None  # healthy again
-    waiting, _ = job_submit(actor=cli, entrypoint="demo.noop", params={"gate": 1}, issue_id="42")
-    job_approve(actor=Actor.for_user(users["approver"]), job_id=waiting.id, reason="looked fine")
+def incident(users):
+    """A burst of failures, a retry-all by an operator, an approval: the window around it, as strings."""
+    done = script_incident(operator=users["operator"], approver=users["approver"])
     return {
-        "since": since.isoformat(),
-        "until": (timezone.now() + timedelta(seconds=1)).isoformat(),
-        "failing": failing,
-        "approved": waiting,
+        "since": done.since.isoformat(),
+        "until": done.until.isoformat(),
+        "failing": done.failing,
+        "approved": done.approved,
     }
 
 
