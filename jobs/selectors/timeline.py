@@ -14,6 +14,7 @@ audit page, for auditors.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -49,7 +50,7 @@ KINDS = ("event", "action", "health")
 HEALTH_CHANGED = "health:changed"
 DEFAULT_WINDOW = timedelta(hours=1)
 MAX_WINDOW = timedelta(days=7)
-DEFAULT_LIMIT = 100
+DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 # "Jobs involved" counts the window's first events up to this many, and names the busiest jobs.
 SUMMARY_EVENTS = 10_000
@@ -57,6 +58,7 @@ SUMMARY_JOBS = 50
 # An action names this many jobs on the page (a retry-all names hundreds); the exports name them all.
 JOBS_SHOWN = 5
 FAILURES = ("job:failed", "job:retrying", "job:dlq", "job:expired")
+_JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 # Rank within one instant: an event before the action written in the same microsecond.
 _RANK = {"event": 0, "health": 0, "action": 1}
 
@@ -318,6 +320,9 @@ def _action_rows(window: Window, cursor, limit: int) -> list[Row]:
     rows = []
     for id, created_at, actor, source, action, outcome, object_type, object_ids, reason in entries:
         names = [str(o) for o in object_ids or []]
+        # Job links need job ids: whatever else an entry names stays in its detail, as text.
+        jobs = [name for name in names if _JOB_ID.match(name)] if object_type == "job" else []
+        others = [name for name in names if name not in jobs] if len(jobs) < len(names) else []
         rows.append(
             Row(
                 at=created_at,
@@ -325,11 +330,11 @@ def _action_rows(window: Window, cursor, limit: int) -> list[Row]:
                 id=id,
                 what=action,
                 who=actor,
-                jobs=names if object_type == "job" else [],
+                jobs=jobs,
                 reason=reason,
                 outcome=outcome,
                 source=source,
-                extra={"objectType": object_type, "objectIds": names} if object_type != "job" and names else {},
+                extra={"objectType": object_type, "objectIds": others} if others else {},
             )
         )
     return rows

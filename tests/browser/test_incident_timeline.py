@@ -30,7 +30,7 @@ def test_it_shows_the_incident_timeline_of_a_scripted_incident_in_the_right_orde
     page.fill("#tl-until", incident.until.strftime("%Y-%m-%dT%H:%M:%S"))
     page.get_by_role("button", name="Show").click()
     expect(page).to_have_url(re.compile(r"since="))
-    # Pages of 30 rows (100 by default), so that the rest comes with "Load more".
+    # Pages of 30 rows (50 by default), so that the rest comes with "Load more".
     page.goto(page.url + "&limit=30")
     rows = page.locator("#timeline-rows tr.timeline-row")
     expect(rows).to_have_count(30)
