@@ -200,6 +200,7 @@ def pages() -> dict[str, tuple[str, dict[str, str]]]:
 
     job = Job.objects.filter(status="failed").only("id").first()
     refresh = {"HTTP_HX_REQUEST": "true"}
+    week = incident_week()
     return {
         "dashboard /": ("/", {}),
         "dashboard / (5 s refresh)": ("/", refresh),
@@ -216,6 +217,8 @@ def pages() -> dict[str, tuple[str, dict[str, str]]]:
         "/audit/": ("/audit/", {}),
         "/audit/verify (since the checkpoint)": ("/audit/verify", refresh),
         "/config/": ("/config/", {}),
+        "/incident/ (the last hour)": ("/incident/", {}),
+        "/incident/ (6 days, events, load more)": (f"/incident/?{week}", refresh),
         "GET /api/health": ("/api/health", {}),
         "GET /api/queue/stats": ("/api/queue/stats", {}),
         "GET /api/store/stats": ("/api/store/stats", {}),
@@ -228,8 +231,25 @@ def pages() -> dict[str, tuple[str, dict[str, str]]]:
         "GET /api/approvals": ("/api/approvals", {}),
         "GET /api/events": ("/api/events", {}),
         "GET /api/audit": ("/api/audit", {}),
+        "GET /api/incident": ("/api/incident", {}),
+        "GET /api/incident (6 days, events, next page)": (f"/api/incident?{week}", {}),
         "GET /metrics": ("/metrics", {}),
     }
+
+
+def incident_week() -> str:
+    """The query of the incident timeline's second page over six days of events (a long window, paged)."""
+    from datetime import timedelta
+    from urllib.parse import urlencode
+
+    from django.utils import timezone
+
+    from jobs.selectors.timeline import timeline_page, timeline_window
+
+    until = timezone.now()
+    window = {"since": (until - timedelta(days=6)).isoformat(), "until": until.isoformat(), "kind": "event"}
+    cursor = timeline_page(timeline_window(**window)).next_cursor
+    return urlencode({**window, "cursor": cursor})
 
 
 def measure_pages(requests: int) -> dict[str, tuple[float, float, int]]:
