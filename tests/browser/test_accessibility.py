@@ -44,8 +44,7 @@ def world() -> dict:
     )
     Event.objects.create(type="job:started", job_id=failed.id, data={"worker": "w1@ops-1:1", "attempt": 1})
     Event.objects.create(type="job:failed", job_id=failed.id, data={"error": "TimeoutError: upstream call timed out"})
-    for i in range(3):
-        make_dlq_entry(f"ConnectionError: refused {i}", entrypoint="billing.sync")
+    entries = [make_dlq_entry(f"ConnectionError: refused {i}", entrypoint="billing.sync") for i in range(3)]
     make_job(status=Status.RUNNING, worker="w1@ops-1:1", started_at=now)
     make_job(status=Status.SUCCEEDED, completed_at=now)
     make_job(status=Status.CANCELED, status_reason="duplicate")
@@ -60,7 +59,7 @@ def world() -> dict:
     operation = BackgroundOperation.objects.create(
         kind="dlq.retry_all", state="done", total=3, done=3, result={"retried": 3}, requested_by="operator"
     )
-    return {"job": failed, "operation": operation}
+    return {"job": failed, "operation": operation, "entry": entries[0]}
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -77,6 +76,9 @@ def test_it_has_no_wcag_a_or_aa_violation_on_any_page(console_page, browser, liv
         ("/approvals/", "approvals"),
         ("/workers/", "workers"),
         ("/events/", "events"),
+        ("/history/", "history"),
+        ("/incident/", "incident timeline"),
+        (f"/dlq/{data['entry'].job_id}/retry-edited", "retry with edited params"),
         ("/audit/", "audit"),
         ("/config/", "config"),
         ("/emergency/", "emergency"),
@@ -86,6 +88,11 @@ def test_it_has_no_wcag_a_or_aa_violation_on_any_page(console_page, browser, liv
     for url, name in pages:
         admin.goto(url)
         found += violations(admin, name)
+    # A bulk action's confirmation step.
+    admin.goto("/dlq/")
+    admin.get_by_role("button", name="Clear DLQ…").click()
+    admin.wait_for_url("**/dlq/clear")
+    found += violations(admin, "confirm clearing the DLQ")
     # A phone: the folded menu, open, over the approvals as cards.
     admin.set_viewport_size({"width": 390, "height": 844})
     admin.goto("/approvals/")
