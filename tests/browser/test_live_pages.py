@@ -105,3 +105,16 @@ def test_it_follows_a_job_from_queued_to_running_to_succeeded(console_page, work
     expect(page.locator("h1 .badge")).to_have_text("running", timeout=30_000)
     expect(page.locator("h1 .badge")).to_have_text("succeeded", timeout=20_000)
     expect(page.locator(".timeline")).to_contain_text("job:succeeded")
+
+
+def test_it_keeps_the_page_of_the_list_a_user_moved_to(console_page):
+    for i in range(3):
+        make_dlq_entry(f"TimeoutError: call {i} timed out")
+    page = console_page("viewer")
+    page.goto("/dlq/?limit=2")
+    expect(page.locator("#dlq-entries tbody tr")).to_have_count(2)
+    page.get_by_role("link", name="Older →").click()
+    expect(page.locator("#dlq-entries tbody tr")).to_have_count(1)
+    page.wait_for_timeout(POLL_MS)  # refreshed at least once meanwhile: still the older page
+    expect(page.locator("#dlq-entries tbody tr")).to_have_count(1)
+    expect(page.locator("#dlq-entries")).to_contain_text("End of list")

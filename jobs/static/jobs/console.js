@@ -40,8 +40,16 @@
 
   // A new request clears the message an earlier one left (see service_errors in jobs/views/common.py).
   document.addEventListener("htmx:beforeRequest", function (event) {
+    const elt = event.detail.elt;
+    if (elt.hasAttribute("data-poll")) {
+      // A refresh waits while a person's request is under way: its answer must not land after theirs.
+      if (document.querySelector(".htmx-request:not([data-poll])")) event.preventDefault();
+      return;
+    }
     const box = document.getElementById("htmx-error");
-    if (box && !event.detail.elt.hasAttribute("data-poll")) box.replaceChildren();
+    if (box) box.replaceChildren();
+    // A person's request (a page of a list, a filter) cancels the refreshes under way, for the same reason.
+    for (const polling of document.querySelectorAll("[data-poll].htmx-request")) window.htmx.trigger(polling, "htmx:abort");
   });
   document.addEventListener("visibilitychange", function () { tick(true); });
 
