@@ -439,14 +439,22 @@ class ApiToken(models.Model):
         return self.revoked_at is None
 
 
+# Operations that stop between batches when canceled; the others run as one transaction.
+CANCELABLE_OPERATION_KINDS = ("dlq.retry_all", "dlq.retry_group")
+
+
 class BackgroundOperation(models.Model):
     """A long action (retry all) running in a worker, with progress for the UI and API."""
 
     class State(models.TextChoices):
         PENDING = "pending"
         RUNNING = "running"
+        # No worker holds it: it waits for room below the backpressure threshold, and the
+        # reconciler hands it to a worker again once there is some.
+        WAITING = "waiting"
         DONE = "done"
         FAILED = "failed"
+        CANCELED = "canceled"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=40)
@@ -463,9 +471,22 @@ class BackgroundOperation(models.Model):
     # A lease that runs out sends the operation back to pending, to resume elsewhere.
     worker = models.CharField(max_length=200, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # An operator asked it to stop: a running operation stops between batches.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    canceled_by = models.CharField(max_length=150, blank=True, default="")
+    cancel_reason = models.TextField(blank=True, default="")
 
     def __str__(self) -> str:
         return f"{self.kind} {self.id}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.state in (self.State.DONE, self.State.FAILED, self.State.CANCELED)
+
+    @property
+    def cancelable(self) -> bool:
+        """A retry-all not yet ended nor already being canceled (the others run as one transaction)."""
+        return self.kind in CANCELABLE_OPERATION_KINDS and not self.is_final and self.cancel_requested_at is None
 
     @property
     def percent(self) -> int:

@@ -137,4 +137,29 @@ def operation_to_dict(operation) -> dict[str, Any]:
         "requestedBy": operation.requested_by,
         "createdAt": iso(operation.created_at),
         "updatedAt": iso(operation.updated_at),
+        "waitingForRoom": operation.state == operation.State.WAITING,
+        "progress": operation_progress(operation),
+        "cancelable": operation.cancelable,
+        "cancelRequested": operation.cancel_requested_at is not None,
+        "canceledBy": operation.canceled_by,
+        "cancelReason": operation.cancel_reason,
     }
+
+
+def operation_progress(operation) -> str:
+    """One line on where an operation stands, as the console's operation page shows it."""
+    counts = f"{operation.done} of {operation.total}"
+    retried = operation.result.get("retried")
+    if retried is not None:
+        counts += f", {retried} retried"
+    state = operation.state
+    if state == operation.State.WAITING:
+        return (
+            f"waiting for room: the queue is at its pace below the backpressure threshold ({counts}); "
+            "it goes on by itself as jobs leave the queue, or cancel it"
+        )
+    if state == operation.State.RUNNING and operation.cancel_requested_at is not None:
+        return f"canceling: stops after the batch under way ({counts})"
+    if state == operation.State.CANCELED:
+        return f"canceled by {operation.canceled_by or 'an operator'} ({counts}); what it did is kept"
+    return f"{state} ({counts})"

@@ -52,6 +52,7 @@ VALID: dict[str, dict[str, Any]] = {
     "dlq.retry_edited": {"params": {"n": 2, "region": "eu"}, "reason": "n was wrong"},
     "dlq.retry_all": {"reason": "fixed upstream"},
     "dlq.retry_group": {"reason": "fixed upstream"},
+    "operation.cancel": {"reason": "not now"},
     "dlq.clear": {"reason": "triaged", "confirm": "clear the dlq"},
     "dlq.discard": {"reason": "poisoned input, will not retry"},
     "dlq.clean_expired": {},
@@ -80,6 +81,7 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "dlq.retry_group": ({"reason": "x" * 2001}, "reason: String should have at most 2000 characters"),
     "dlq.clear": ({"reason": " ", "confirm": "clear the dlq"}, "reason: required"),
     "dlq.discard": ({"reason": ""}, "reason: required"),
+    "operation.cancel": ({"reason": " "}, "reason: required"),
     "worker.disable": ({"reason": "", "confirm": "disable job system"}, "reason: required"),
     "worker.enable": ({"reason": ""}, "reason: required"),
     "emergency.force_fail_running": ({"reason": "", "confirm": "force fail running"}, "reason: required"),
@@ -170,6 +172,14 @@ class World:
         self.target = make_dlq_entry("TimeoutError: after 5s").fingerprint
 
     _dlq_clear = _dlq_retry_all
+
+    def _operation_cancel(self):
+        """A retry-all someone else asked for, not taken by a worker yet."""
+        from jobs.services.audit import Actor
+        from jobs.services.operations import dlq_retry_all_start
+
+        make_dlq_entry()
+        self.target = str(dlq_retry_all_start(actor=Actor.cli("someone-else"), background=False).id)
 
     def _worker_enable(self):
         from jobs.services.audit import Actor

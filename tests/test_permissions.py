@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pytest
 from django.urls import reverse
 
-from jobs.models import AuditEntry, Status
+from jobs.models import AuditEntry, Job, Status
 from jobs.roles import ROLES
 from tests.support.console import login, make_dlq_entry, make_job, post_confirmed
 
@@ -56,9 +56,18 @@ ACTIONS = [
         ADMIN,
         data=lambda w: {"confirm": "force fail running", "reason": "incident"},
     ),
-    Case("jobs:emergency-clear-all", ADMIN, data=lambda w: {"confirm": "clear all jobs", "reason": "incident"}),
+    Case(
+        "jobs:emergency-clear-all",
+        ADMIN,
+        data=lambda w: _none_running() or {"confirm": "clear all jobs", "reason": "incident"},
+    ),
     Case("jobs:emergency-disable", ADMIN, data=lambda w: {"confirm": "disable job system", "reason": "incident"}),
 ]
+
+def _none_running() -> None:
+    """Clear all is refused while a job runs: the runbook force-fails them first."""
+    Job.objects.filter(status=Status.RUNNING).update(status=Status.FAILED)
+
 
 PAGES = [
     Case("jobs:dashboard", ALL, method="get"),

@@ -237,6 +237,21 @@ ACTIONS: dict[str, Action] = {
             cli="dlq retry-group",
         ),
         Action(
+            name="operation.cancel",
+            title="Cancel a retry-all under way",
+            runbook="DLQ: retry all DLQ jobs (stop it)",
+            permission="jobs.retry_job",
+            object_type="operation",
+            input=inputs.Reason,
+            perform=effects.operation_cancel,
+            target="operation",
+            console=ConsoleDoor(
+                "operations/<uuid:target>/cancel", "operation-cancel", "jobs:operation-detail", back_with_target=True
+            ),
+            api="POST /api/operations/{id}/cancel",
+            cli="operations cancel",
+        ),
+        Action(
             name="dlq.clear",
             title="Clear the DLQ",
             runbook="DLQ: clear DLQ (`queue.clearDLQ`)",

@@ -136,6 +136,17 @@ def dlq_retry_all(actor: Actor, data: inputs.OptionalReason, fingerprint: str | 
     return Outcome({"operation": operation_to_dict(operation)}, message, 202)
 
 
+def operation_cancel(actor: Actor, data: inputs.Reason, operation_id) -> Outcome:
+    operation = operations.operation_cancel(actor=actor, operation_id=operation_id, reason=data.reason)
+    if operation.state == operation.State.CANCELED:
+        retried = operation.result.get("retried", 0)
+        message = f"canceled operation {operation.id}: the {retried} entries it retried stay retried"
+    else:
+        message = f"canceling operation {operation.id}: it stops after the batch under way"
+    # The operation itself, not {"operation": ...}: the doors follow that shape to a new operation's end.
+    return Outcome(operation_to_dict(operation), message)
+
+
 def audit_verify_all(actor: Actor, data: inputs.NoInput, target: None) -> Outcome:
     operation = operations.audit_verify_start(actor=actor)
     message = f"verifying the whole audit trail in the background: operation {operation.id}"

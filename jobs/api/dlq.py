@@ -78,6 +78,14 @@ def dlq_clean_expired(request: HttpRequest):
 
 @router.get("/operations/{id}", response={200: OperationOut, **errors(400, 404)})
 def operation_detail(request: HttpRequest, id: UUID):
-    """Progress of a background operation (retry all)."""
+    """Progress of a background operation (retry all): `waitingForRoom` and `progress` say
+    when it waits for room below the backpressure threshold."""
     require_perm(request)
     return operation_to_dict(selectors.operation(id))
+
+
+@action_route(router, "operation.cancel", response={200: OperationOut}, codes=(400, 404, 409))
+def operation_cancel(request: HttpRequest, id: UUID, payload: inputs.Reason):
+    """Stop a retry-all: at once while no worker holds it, else after the batch under way.
+    What it retried stays retried; 409 once it has ended."""
+    return answer(request, "operation.cancel", payload, id)

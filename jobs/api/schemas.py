@@ -216,7 +216,8 @@ class RetriedOut(Schema):
 class OperationOut(Schema):
     id: UUID
     kind: str
-    state: Literal["pending", "running", "done", "failed"]
+    # waiting: no worker holds it; it waits for room below the backpressure threshold
+    state: Literal["pending", "running", "waiting", "done", "failed", "canceled"]
     total: int
     done: int
     percent: int
@@ -225,6 +226,12 @@ class OperationOut(Schema):
     requestedBy: str
     createdAt: datetime
     updatedAt: datetime
+    waitingForRoom: bool
+    progress: str
+    cancelable: bool
+    cancelRequested: bool
+    canceledBy: str
+    cancelReason: str
 
 
 class OperationStartedOut(Schema):

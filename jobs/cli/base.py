@@ -166,9 +166,12 @@ def follow_operation(operation_id, what: str) -> BackgroundOperation:
     """
     operation = operation_run(operation_id)
     deadline = time.monotonic() + FOLLOW_SECONDS
-    while operation.state in (BackgroundOperation.State.PENDING, BackgroundOperation.State.RUNNING):
+    while not operation.is_final:  # a retry-all waiting for room goes on once the reconciler resumes it
         if time.monotonic() > deadline:
-            raise CommandError(f"operation {operation.id} still {operation.state}; follow it in the console")
+            raise CommandError(
+                f"operation {operation.id} still {operation.state}; follow it in the console, or "
+                f"`jobs operations show {operation.id}` (`jobs operations cancel {operation.id}` stops it)"
+            )
         time.sleep(1)
         operation = selectors.operation(operation.id)
     if operation.state != BackgroundOperation.State.DONE:

@@ -1,10 +1,11 @@
-"""The dead-letter queue: list, retry one, retry all (or one group), clear, clean expired."""
+"""The dead-letter queue: list, retry one, retry all (or one group), clear, clean expired; and the
+background operations a retry-all starts (show, cancel)."""
 
 from __future__ import annotations
 
 from jobs import selectors
 from jobs.cli.base import Session, add_action, add_read, checked_limit, follow_operation, limit_option
-from jobs.representations import dlq_entry_to_dict
+from jobs.representations import dlq_entry_to_dict, operation_to_dict
 
 
 def register(sub) -> None:
@@ -23,11 +24,20 @@ def register(sub) -> None:
     add_action(dsub, "dlq.discard")
     add_action(dsub, "dlq.clear")
     add_action(dsub, "dlq.clean_expired")
+    # The background operations a retry-all starts: follow one, or cancel it.
+    p = sub.add_parser("operations", help="background operations (retry all)")
+    osub = p.add_subparsers(dest="action", required=True, parser_class=type(p))
+    add_read(osub, "show", operation_show, "an operation's progress").add_argument("target", metavar="operation")
+    add_action(osub, "operation.cancel")
 
 
 def dlq_list(session: Session, options: dict) -> None:
     entries = selectors.dlq_entries(reason=options["reason"], params=selectors.params_filter(options["params"]))
     session.show([dlq_entry_to_dict(entry) for entry in entries[: checked_limit(options["limit"])]])
+
+
+def operation_show(session: Session, options: dict) -> None:
+    session.show(operation_to_dict(selectors.operation(options["target"])))
 
 
 def retry_all(name: str):

@@ -23,7 +23,7 @@ from jobs.services.audit import audit_verify_since_checkpoint
 from jobs.services.audit_anchor import anchor_due
 from jobs.services.config import config_get
 from jobs.services.health import health_record
-from jobs.services.operations import operations_resume_abandoned
+from jobs.services.operations import operations_resume_abandoned, operations_resume_waiting
 from jobs.services.rollups import rollups_compact
 from jobs.services.tallies import tallies_compact
 
@@ -42,6 +42,7 @@ def reconcile(*, now=None) -> dict[str, int]:
         "published": _publish_due(now, cfg),
         "operations": _restart_stalled_operations(now),
         "operationsResumed": operations_resume_abandoned(now),
+        "operationsWaitingResumed": operations_resume_waiting(now),
         "talliesFolded": tallies_compact(),
         "rollupsFolded": rollups_compact(now=now),
         "auditAnchored": _anchor_audit_trail(now),
@@ -109,9 +110,10 @@ def _publish_due(now, cfg: JobsSettings) -> int:
 
 
 def _restart_stalled_operations(now) -> int:
-    """Publish again operations whose message never reached a worker."""
+    """Publish again operations whose message never reached a worker (pending since they were
+    asked for, or since they were resumed: ``updated_at``)."""
     stalled = BackgroundOperation.objects.filter(
-        state=BackgroundOperation.State.PENDING, created_at__lt=now - timedelta(seconds=settings.JOBS_REPUBLISH_SECONDS)
+        state=BackgroundOperation.State.PENDING, updated_at__lt=now - timedelta(seconds=settings.JOBS_REPUBLISH_SECONDS)
     ).values_list("id", flat=True)[:10]
     for operation_id in stalled:
         publish_operation(operation_id)

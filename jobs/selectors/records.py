@@ -35,8 +35,9 @@ def operation(operation_id) -> BackgroundOperation:
 
 
 def operations_under_way(kinds: tuple[str, ...]) -> list[BackgroundOperation]:
-    """The operations of these kinds still pending or running, oldest first (a handful at most)."""
-    states = (BackgroundOperation.State.PENDING, BackgroundOperation.State.RUNNING)
+    """The operations of these kinds not ended yet (pending, running, waiting for room), oldest first
+    (a handful at most)."""
+    states = (BackgroundOperation.State.PENDING, BackgroundOperation.State.RUNNING, BackgroundOperation.State.WAITING)
     return list(BackgroundOperation.objects.filter(kind__in=kinds, state__in=states).order_by("created_at")[:10])
 
 

@@ -111,6 +111,24 @@ def ensure_room_in_queue(cfg: JobsSettings | None = None, *, wanted: int = 1) ->
     return min(wanted, limit - queued)
 
 
+def paced_limit(cfg: JobsSettings) -> int:
+    """How many queued jobs a paced batch (retry-all) fills the queue to: a tenth below the
+    threshold's count, so it never turns backpressure on and submissions keep some room."""
+    limit = queue_limit(cfg)
+    return max(limit - max(limit // 10, 1), 0)
+
+
+def room_below_pace(cfg: JobsSettings | None = None, *, wanted: int) -> int:
+    """Inside the caller's transaction, in exclusive mode: how many of ``wanted`` new jobs
+    fit below ``paced_limit`` (0 when none does; never refused)."""
+    cfg = cfg or config_get()
+    if not connection.in_atomic_block:
+        raise RuntimeError("room_below_pace must run inside the transaction that queues the jobs")
+    _lock_exclusive()
+    pace = paced_limit(cfg)
+    return max(min(wanted, pace - _queued_up_to(pace)), 0)
+
+
 def _shared_room(cfg: JobsSettings) -> None:
     _, [(holders,)] = execute_prepared(_SHARED_LOCK_THEN_HOLDERS, {"key": QUEUE_ROOM_LOCK})
     limit = queue_limit(cfg)

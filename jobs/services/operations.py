@@ -1,10 +1,21 @@
-"""Long actions run by a worker with progress: retry all (or one group of) DLQ entries, verify the audit trail."""
+"""Long actions run by a worker with progress: retry all (or one group of) DLQ entries, verify the audit trail.
+
+A retry-all paces itself below the backpressure threshold: it queues only what fits
+below ``paced_limit`` (a tenth under the threshold's count), and when nothing fits it
+lets go of its worker and waits (state ``waiting``, its progress kept). The reconciler
+hands it to a worker again once the queue has room, so it ends ``done`` with every
+entry present at the start retried, however full the queue was. A queue that never
+drains (the job system disabled, no worker alive) keeps it waiting, at no cost but a
+count per reconciler tick, until the queue drains or an operator cancels it
+(``operation_cancel``): a canceled operation stops between batches and keeps what it did.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import socket
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,10 +28,12 @@ from django.utils import timezone
 
 from jobs import selectors
 from jobs.engine.wakeups import publish_operation_after_commit
-from jobs.models import AuditEntry, BackgroundOperation, DLQEntry, OperationInput
-from jobs.services.audit import Actor, audit_record, audit_verify, authorize
+from jobs.models import CANCELABLE_OPERATION_KINDS, AuditEntry, BackgroundOperation, DLQEntry, Job, OperationInput
+from jobs.services.audit import Actor, audit_record, audit_verify, authorize, required_reason
+from jobs.services.backpressure import paced_limit, room_below_pace
+from jobs.services.config import config_get
 from jobs.services.dlq import dlq_retry_entries
-from jobs.services.errors import Backpressure, NotFound
+from jobs.services.errors import Backpressure, Conflict, NotFound
 from jobs.services.lifecycle import jobs_clear_all, refuse_while_jobs_run
 
 logger = logging.getLogger("jobs.operations")
@@ -113,29 +126,50 @@ def _requester(params: dict) -> Actor:
     )
 
 
+class _WaitingForRoom(Exception):
+    """Nothing more fits below the pace: let go of the worker until the queue has room."""
+
+
+class _Canceled(Exception):
+    """An operator asked the operation to stop: it stops between batches."""
+
+
+def _stop_if_canceled(operation: BackgroundOperation) -> None:
+    if BackgroundOperation.objects.filter(id=operation.id, cancel_requested_at__isnull=False).exists():
+        raise _Canceled()
+
+
 def _retry_entries_present_at_start(operation: BackgroundOperation, actor: Actor) -> None:
     """Walk the DLQ in (added_at, job_id) order, one set-based batch per transaction.
 
     Only the entries there when it was asked for: a retried job that fails again
     comes back into the DLQ, and must not keep the operation going. Progress is
-    saved after each batch, so a failure leaves it showing how far it got.
+    saved after each batch, so a failure leaves it showing how far it got. Each
+    batch queues only what fits below the pace (``room_below_pace``); when nothing
+    fits it raises _WaitingForRoom, and the reconciler resumes it later.
     """
     params = operation.params
     entries = _entries(params.get("fingerprint")).filter(added_at__lte=operation.created_at)
-    # Resumed after its worker died: the entries it retried have left the DLQ; count on.
+    # Resumed (after waiting for room, or after its worker died): the entries it retried
+    # have left the DLQ; count on.
     retried, after = operation.result.get("retried", 0), None
     BackgroundOperation.objects.filter(id=operation.id).update(result={"retried": retried})
     while batch := list(
         (entries.filter(_after(after)) if after else entries).values_list("added_at", "job_id")[:BATCH_SIZE]
     ):
+        _stop_if_canceled(operation)
         # A batch and the progress that counts it commit together, so that a resumed
         # operation counts on from exactly what was done.
         with transaction.atomic():
+            room = room_below_pace(wanted=len(batch))
+            if room == 0:
+                raise _WaitingForRoom()
             outcome = dlq_retry_entries(
                 actor=actor,
                 job_ids=[job_id for _, job_id in batch],
                 reason=params.get("reason", ""),
                 action=operation.kind,
+                room=room,
             )
             retried += len(outcome.new_ids)
             # Nothing dealt with: the whole batch was taken by another retry meanwhile.
@@ -234,6 +268,10 @@ def operation_run(operation_id, *, actor: Actor | None = None, worker: str = "")
         authorize(actor, kind.permission, action=operation.kind, object_type=kind.object_type)
         kind.run(operation, actor)
         state, error = BackgroundOperation.State.DONE, ""
+    except _WaitingForRoom:
+        return _wait_for_room(operation)
+    except _Canceled:
+        state, error = BackgroundOperation.State.CANCELED, ""
     except PermissionDenied as exc:
         state, error = BackgroundOperation.State.FAILED, f"refused: {exc}"
     except Backpressure as exc:
@@ -245,6 +283,85 @@ def operation_run(operation_id, *, actor: Actor | None = None, worker: str = "")
         state=state, error=error, worker="", lease_expires_at=None, updated_at=timezone.now()
     )
     operation.refresh_from_db()
+    return operation
+
+
+def _wait_for_room(operation: BackgroundOperation) -> BackgroundOperation:
+    """Let go of the worker, progress kept; canceled instead if an operator asked meanwhile."""
+    now = timezone.now()
+    mine = BackgroundOperation.objects.filter(id=operation.id, state=BackgroundOperation.State.RUNNING)
+    operation.refresh_from_db(fields=["result"])
+    waiting = mine.filter(cancel_requested_at__isnull=True).update(
+        state=BackgroundOperation.State.WAITING,
+        result={**operation.result, "waitingSince": now.isoformat()},
+        worker="",
+        lease_expires_at=None,
+        updated_at=now,
+    )
+    if not waiting:
+        mine.update(state=BackgroundOperation.State.CANCELED, worker="", lease_expires_at=None, updated_at=now)
+    operation.refresh_from_db()
+    return operation
+
+
+def operations_resume_waiting(now) -> int:
+    """Operations waiting for room, once the queue has some below the pace: pending again, published.
+
+    The reconciler calls it each tick; a queue still full costs one bounded count.
+    """
+    waiting = list(
+        BackgroundOperation.objects.filter(state=BackgroundOperation.State.WAITING)
+        .order_by("updated_at")
+        .values_list("id", flat=True)[:10]
+    )
+    if not waiting:
+        return 0
+    pace = paced_limit(config_get())
+    if Job.objects.queued()[:pace].count() >= pace:
+        return 0
+    resumed = 0
+    for operation_id in waiting:
+        still_waiting = BackgroundOperation.objects.filter(id=operation_id, state=BackgroundOperation.State.WAITING)
+        if still_waiting.update(state=BackgroundOperation.State.PENDING, updated_at=now):
+            publish_operation_after_commit(operation_id)
+            resumed += 1
+    return resumed
+
+
+def operation_cancel(*, actor: Actor, operation_id, reason: str) -> BackgroundOperation:
+    """Stop a retry-all (or a group's): at once when no worker holds it (pending, waiting),
+    between two batches when one does. What it retried stays retried; 409 once it has ended."""
+    reason = required_reason(reason)
+    try:
+        operation_id = uuid.UUID(str(operation_id))
+    except ValueError:
+        raise NotFound(f"operation {operation_id} not found") from None
+    with transaction.atomic():
+        operation = BackgroundOperation.objects.select_for_update().filter(id=operation_id).first()
+        if operation is None:
+            raise NotFound(f"operation {operation_id} not found")
+        if operation.is_final:
+            raise Conflict(f"operation {operation.id} has already ended ({operation.state})")
+        if operation.kind not in CANCELABLE_OPERATION_KINDS:
+            raise Conflict(f"a {operation.kind} operation runs as one transaction and cannot be canceled")
+        if operation.cancel_requested_at is not None:
+            raise Conflict(f"operation {operation.id} is already being canceled")
+        before = {"state": operation.state, "done": operation.done, "total": operation.total}
+        now = timezone.now()
+        operation.cancel_requested_at, operation.canceled_by, operation.cancel_reason = now, actor.name, reason
+        if operation.state != BackgroundOperation.State.RUNNING:
+            operation.state = BackgroundOperation.State.CANCELED
+        operation.updated_at = now
+        operation.save(update_fields=["cancel_requested_at", "canceled_by", "cancel_reason", "state", "updated_at"])
+        audit_record(
+            actor,
+            action="operation.cancel",
+            object_type="operation",
+            object_ids=[operation.id],
+            reason=reason,
+            before=before,
+            after={"state": operation.state, "retried": operation.result.get("retried", 0)},
+        )
     return operation
 
 

@@ -13,7 +13,6 @@ from django_htmx.http import trigger_client_event
 from jobs import selectors
 from jobs.actions.catalog import DLQ_CLEAR_CONFIRMATION
 from jobs.actions.perform import perform
-from jobs.models import BackgroundOperation
 from jobs.pagination import keyset_page, parse_limit
 from jobs.services.audit import Actor
 from jobs.services.config import config_get
@@ -63,7 +62,7 @@ def operation_detail(request: HtmxHttpRequest, operation_id: uuid.UUID) -> HttpR
     except NotFound as exc:
         raise Http404(exc.message) from None
     response = page(request, "jobs/operation.html", {"operation": operation}, partial="progress")
-    if request.htmx and operation.state in (BackgroundOperation.State.DONE, BackgroundOperation.State.FAILED):
+    if request.htmx and operation.is_final:
         # The DLQ page reloads its entries once the operation has ended.
         trigger_client_event(response, "dlq-changed")
     return response
