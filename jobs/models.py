@@ -294,6 +294,8 @@ class WorkerHeartbeat(models.Model):
     processed = models.PositiveIntegerField(default=0)
     succeeded = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
+    # Jobs this process runs at once (jobs.engine.capacity): its threads, or 1 (prefork child, solo).
+    concurrency = models.PositiveIntegerField(default=1)
 
     # Not columns: set on the rows selectors.workers_listed returns.
     alive: bool

@@ -142,6 +142,7 @@ class WorkerStatsOut(Schema):
     running: bool
     enabled: bool
     workers: int
+    slots: int = Field(description="jobs the live workers can run at once (each process's concurrency, summed)")
     stopping: int
     currentJob: UUID | None
     currentJobs: list[UUID]

@@ -28,6 +28,7 @@ from django.db import close_old_connections
 from django.db.models import F
 from django.utils import timezone
 
+from jobs.engine import capacity
 from jobs.engine.admission import job_claim_next, slots_ensure, slots_free
 from jobs.engine.runner import (
     JobShutdown,
@@ -162,6 +163,7 @@ class WorkerRuntime:
                         "pid": self.pid,
                         "started_at": self.started_at,
                         "last_seen": now,
+                        "concurrency": capacity.process_concurrency(),
                         **counts,
                     },
                 )

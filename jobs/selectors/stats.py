@@ -130,6 +130,7 @@ def worker_stats(cfg: JobsSettings) -> dict[str, Any]:
     alive = workers_alive()
     totals = alive.aggregate(
         n=Count("name"),
+        slots=Sum("concurrency"),
         processed=Sum("processed"),
         succeeded=Sum("succeeded"),
         failed=Sum("failed"),
@@ -146,6 +147,7 @@ def worker_stats(cfg: JobsSettings) -> dict[str, Any]:
         "running": cfg.worker.enabled and totals["n"] > 0,
         "enabled": cfg.worker.enabled,
         "workers": totals["n"],
+        "slots": totals["slots"] or 0,  # jobs the live workers can run at once
         "stopping": slots_stopping(),
         "currentJob": str(current[0]) if current else None,
         "currentJobs": [str(job_id) for job_id in current],
@@ -218,3 +220,26 @@ def event_throughput(*, minutes: int = 60, now=None) -> list[dict[str, Any]]:
             {"minute": minute, "succeeded": bucket.get("job:succeeded", 0), "failed": bucket.get("job:failed", 0)}
         )
     return series
+
+
+def worker_slots_alive() -> int:
+    """Jobs the live workers can run at once: the sum of each live process's concurrency."""
+    return workers_alive().aggregate(n=Sum("concurrency"))["n"] or 0
+
+
+def capacity_warning(cfg: JobsSettings, slots: int | None = None) -> str:
+    """Said when maxConcurrent admits more jobs than the live workers can run; "" otherwise.
+
+    Admission lets maxConcurrent jobs start, but only as many run as workers have room
+    for: the queue backs up while the page shows "3 of 5 running". With no worker alive
+    the health issue "No worker alive" says more, so this stays silent then.
+    """
+    slots = worker_slots_alive() if slots is None else slots
+    wanted = cfg.queue.maxConcurrent
+    if not slots or wanted <= slots:
+        return ""
+    return (
+        f"maxConcurrent is {wanted} but only {slots} worker slot{'s' if slots != 1 else ''} "
+        f"{'are' if slots != 1 else 'is'} alive: at most {slots} job{'s run' if slots != 1 else ' runs'} at once. "
+        "Start more workers (or more threads each), or lower maxConcurrent"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -10,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from jobs import selectors
 from jobs.actions.perform import perform
 from jobs.forms import config_changes, config_fields
+from jobs.selectors.stats import capacity_warning
 from jobs.services.audit import Actor
 from jobs.services.config import config_get
 from jobs.services.errors import InvalidInput
@@ -29,6 +31,7 @@ def _page(request: HtmxHttpRequest, *, error: str = "", status: int = 200, value
         "sections": sections,
         "error": error,
         "row": selectors.runtime_config_row(),
+        "capacity_warning": capacity_warning(cfg),
     }
     return TemplateResponse(request, "jobs/config.html", context, status=status)
 
@@ -56,4 +59,11 @@ def config_update_view(request: HtmxHttpRequest) -> HttpResponse:
     except InvalidInput as exc:
         # Show the form again with what was typed and the message next to its field.
         return _page(request, error=exc.message, status=exc.status, values=request.POST)
+    warn_about_capacity(request)
     return done(request, outcome.message, reverse("jobs:config"))
+
+
+def warn_about_capacity(request: HtmxHttpRequest) -> None:
+    """After a save: say so when maxConcurrent now asks for more than the live workers can run."""
+    if warning := capacity_warning(config_get()):
+        messages.warning(request, f"{warning}.")

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from jobs import selectors
 from jobs.github.watcher_state import watcher_status
+from jobs.selectors.stats import capacity_warning
 from jobs.services.config import config_get
 from jobs.views.common import HtmxHttpRequest, login_required, page, require_perm
 from jobs.views.history import ms_text
@@ -102,9 +103,11 @@ def run_time_rows() -> list[dict[str, Any]]:
 @require_GET
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     require_perm(request, "jobs.view_console")
-    health = selectors.system_health(config_get())
+    cfg = config_get()
+    health = selectors.system_health(cfg)
     context = {
         "health": health,
+        "capacity_warning": capacity_warning(cfg, slots=health["data"]["jobs"]["worker"]["slots"]),
         "store": health["data"]["jobs"]["store"],
         "metrics": key_metrics(health),
         "chart": throughput_chart(selectors.event_throughput(minutes=60)),

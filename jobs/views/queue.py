@@ -9,9 +9,11 @@ from django.views.decorators.http import require_GET, require_POST
 from jobs import selectors
 from jobs.actions.perform import perform
 from jobs.forms import CapacityForm
+from jobs.selectors.stats import capacity_warning
 from jobs.services.audit import Actor
 from jobs.services.config import config_get
 from jobs.views.common import HtmxHttpRequest, done, form_data, login_required, page, require_perm, service_errors
+from jobs.views.config import warn_about_capacity
 
 
 @login_required
@@ -23,6 +25,7 @@ def backpressure(request: HtmxHttpRequest) -> HttpResponse:
         "cfg": cfg,
         "queue": selectors.queue_stats(cfg),
         "low_priority": selectors.low_priority_queued().count(),
+        "capacity_warning": capacity_warning(cfg),
     }
     return page(request, "jobs/backpressure.html", context, partial="live")
 
@@ -39,6 +42,7 @@ def capacity_update(request: HtmxHttpRequest) -> HttpResponse:
         return {"queue": queue, "reason": data["reason"]}
 
     cfg = perform("config.update", Actor.for_request(request), posted, door="console").data
+    warn_about_capacity(request)
     queue = cfg["queue"]
     message = f"Capacity set: maxConcurrent {queue['maxConcurrent']}, maxQueueSize {queue['maxQueueSize']}."
     return done(request, message, reverse("jobs:backpressure"))
