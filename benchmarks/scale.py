@@ -113,7 +113,8 @@ def load_jobs(count: int) -> None:
     waiting = canceled + round(live * QUEUED / (QUEUED + WAITING))
     with connection.cursor() as cursor:
         cursor.execute(
-            "TRUNCATE jobs_job, jobs_dlqentry, jobs_event, jobs_auditentry, jobs_auditcheckpoint, jobs_tally "
+            "TRUNCATE jobs_job, jobs_dlqentry, jobs_event, jobs_auditentry, jobs_auditcheckpoint, jobs_tally, "
+            "jobs_jobrollup "
             "RESTART IDENTITY"
         )
         cursor.execute("UPDATE jobs_auditchainhead SET last_hash = %s", ["0" * 64])
@@ -151,7 +152,38 @@ def load_jobs(count: int) -> None:
             SELECT 'job:' || status, id, '{}', coalesce(completed_at, created_at) FROM jobs_job
             """
         )
-        cursor.execute("ANALYZE jobs_job; ANALYZE jobs_dlqentry; ANALYZE jobs_event")
+        cursor.execute(rollup_seed())
+        cursor.execute("ANALYZE jobs_job; ANALYZE jobs_dlqentry; ANALYZE jobs_event; ANALYZE jobs_jobrollup")
+
+
+def rollup_seed() -> str:
+    """The History rollups of the loaded jobs, one row per (hour, entry point), as folded ones are.
+
+    The loaded jobs were inserted as they end, so no trigger saw them run: this writes what
+    the trigger and the folding would have left for their runs and admissions.
+    """
+    from jobs.models import ROLLUP_BOUNDS_MS, ROLLUP_BUCKET_NAMES
+
+    def histogram(value: str) -> str:
+        counts, lower = [], None
+        for bound in ROLLUP_BOUNDS_MS:
+            within = f"{value} <= {bound}" if lower is None else f"{value} > {lower} AND {value} <= {bound}"
+            counts.append(f"count(*) FILTER (WHERE {within})")
+            lower = bound
+        return ", ".join([*counts, f"count(*) FILTER (WHERE {value} > {lower})"])
+
+    columns = ", ".join(f"{kind}_le_{name}" for kind in ("run", "wait") for name in ROLLUP_BUCKET_NAMES)
+    run = "extract(epoch FROM completed_at - started_at) * 1000"
+    wait = "extract(epoch FROM started_at - greatest(created_at, next_attempt_at)) * 1000"
+    return f"""
+        INSERT INTO jobs_jobrollup (bucket_start, entrypoint, succeeded, failed, retried, run_count, run_ms,
+            wait_count, wait_ms, {columns})
+        SELECT date_trunc('hour', completed_at, 'UTC'), entrypoint, count(*) FILTER (WHERE status = 'succeeded'),
+            count(*) FILTER (WHERE status = 'failed'), 0, count(*), round(sum({run})), count(*), round(sum({wait})),
+            {histogram(run)}, {histogram(wait)}
+        FROM jobs_job WHERE status IN ('succeeded', 'failed') AND completed_at > now() - interval '8 days'
+        GROUP BY 1, 2
+    """  # noqa: S608 - composed of constants
 
 
 def load_audit(count: int) -> None:
@@ -217,6 +249,8 @@ def pages() -> dict[str, tuple[str, dict[str, str]]]:
         "/audit/": ("/audit/", {}),
         "/audit/verify (since the checkpoint)": ("/audit/verify", refresh),
         "/config/": ("/config/", {}),
+        "/history/": ("/history/", {}),
+        "/history/?window=7d&entrypoint=reports.build": ("/history/?window=7d&entrypoint=reports.build", {}),
         "/incident/ (the last hour)": ("/incident/", {}),
         "/incident/ (6 days, events, load more)": (f"/incident/?{week}", refresh),
         "GET /api/health": ("/api/health", {}),
@@ -231,6 +265,8 @@ def pages() -> dict[str, tuple[str, dict[str, str]]]:
         "GET /api/approvals": ("/api/approvals", {}),
         "GET /api/events": ("/api/events", {}),
         "GET /api/audit": ("/api/audit", {}),
+        "GET /api/history": ("/api/history", {}),
+        "GET /api/history?window=7d": ("/api/history?window=7d", {}),
         "GET /api/incident": ("/api/incident", {}),
         "GET /api/incident (6 days, events, next page)": (f"/api/incident?{week}", {}),
         "GET /metrics": ("/metrics", {}),

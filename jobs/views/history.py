@@ -47,10 +47,18 @@ def ms_text(value: float | None) -> str:
     return f"{value / 3_600_000:.1f} h"
 
 
+def _when(point: Point) -> str:
+    return f"{point.start:%Y-%m-%d %H:%M}" if point.start else ""
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
 def point_row(point: Point) -> dict[str, Any]:
     """One line of a table: counts, and the percentiles as text."""
     return {
-        "start": point.start,
+        "start": _when(point),
         "succeeded": point.succeeded,
         "failed": point.failed,
         "retried": point.retried,
@@ -72,14 +80,14 @@ def _stacked(series: Series, lower: str, upper: str) -> dict[str, Any]:
         b_h = round(b * CHART_HEIGHT / peak, 1)
         bars.append(
             {
-                "start": point.start,
+                "start": _when(point),
                 "a": a,
                 "b": b,
                 "x": i * BAR_WIDTH + 1,
-                "a_y": CHART_HEIGHT - a_h,
-                "a_h": a_h,
-                "b_y": CHART_HEIGHT - a_h - b_h,
-                "b_h": b_h,
+                "a_y": _num(CHART_HEIGHT - a_h),
+                "a_h": _num(a_h) if a_h else "",
+                "b_y": _num(CHART_HEIGHT - a_h - b_h),
+                "b_h": _num(b_h) if b_h else "",
             }
         )
     return {"bars": bars, "peak": peak, "total": sum(a + b for a, b in values)}
@@ -95,14 +103,14 @@ def _latency(series: Series) -> dict[str, Any]:
         p95_h = round((p95 or 0) * CHART_HEIGHT / peak, 1)
         bars.append(
             {
-                "start": point.start,
+                "start": _when(point),
                 "p50": ms_text(p50),
                 "p95": ms_text(p95),
                 "x": i * BAR_WIDTH + 1,
-                "p50_y": CHART_HEIGHT - p50_h,
-                "p50_h": p50_h,
-                "p95_y": CHART_HEIGHT - p95_h,
-                "p95_h": p95_h,
+                "p50_y": _num(CHART_HEIGHT - p50_h),
+                "p50_h": _num(p50_h) if p50_h else "",
+                "p95_y": _num(CHART_HEIGHT - p95_h),
+                "p95_h": _num(p95_h) if p95_h else "",
             }
         )
     return {"bars": bars, "peak": ms_text(peak), "total": series.total.wait.count}
