@@ -5,17 +5,17 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import threading
 
 from celery import shared_task
-from celery.signals import worker_init, worker_process_init, worker_shutting_down
+from celery.signals import task_prerun, worker_process_init, worker_shutting_down
 
 from jobs import task_names
 from jobs.engine import reconciler, runtime, wakeups
 from jobs.services import operations
 
-# Sent by a worker's main process to its prefork children when it shuts down.
+# Sent by a worker's main process to its busy prefork children when it shuts down.
 GIVE_BACK_SIGNAL = signal.SIGUSR2
-_worker_controller = None  # this worker's WorkController (main process), for its pool's processes
 
 
 @worker_process_init.connect
@@ -25,19 +25,24 @@ def _announce_worker(sender=None, **kwargs) -> None:
     Sent in each prefork child and by the solo pool; ``sender`` is the node name.
     """
     runtime.WorkerRuntime.current(str(sender) if sender else None)
-    # A prefork child learns of its worker's warm shutdown from this signal (sent by
-    # _give_back_running_jobs): Celery tells children nothing until their task returns.
-    signal.signal(GIVE_BACK_SIGNAL, _on_give_back_signal)
+
+
+@task_prerun.connect
+def _listen_for_shutdown(**kwargs) -> None:
+    """A prefork child learns of its worker's warm shutdown from GIVE_BACK_SIGNAL.
+
+    Installed as each task starts, not at worker_process_init: billiard sets its own
+    handler for that signal after the initializer (sigprotection), which would end
+    the child instead. Only the main thread can install a handler (not a threads-pool
+    thread, whose jobs the main process interrupts itself).
+    """
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    if in_main_thread and signal.getsignal(GIVE_BACK_SIGNAL) is not _on_give_back_signal:
+        signal.signal(GIVE_BACK_SIGNAL, _on_give_back_signal)
 
 
 def _on_give_back_signal(signum, frame) -> None:
     runtime.WorkerRuntime.shut_down_current()
-
-
-@worker_init.connect
-def _remember_worker(sender=None, **kwargs) -> None:
-    global _worker_controller
-    _worker_controller = sender
 
 
 @worker_shutting_down.connect
@@ -45,17 +50,16 @@ def _give_back_running_jobs(sender=None, how: str = "", **kwargs) -> None:
     """A warm (or cold) shutdown began: running jobs go back to the queue, attempts not counted.
 
     Runs in the worker's main process, inside Celery's signal handler: the solo and
-    threads pools run jobs in this process; each prefork child is sent
-    GIVE_BACK_SIGNAL. Without this, a warm shutdown waits for every running job to
-    end, and a stop that cannot wait (``make run`` stopped, a deploy) kills it,
-    which costs the job an attempt.
+    threads pools run jobs in this process; each prefork child busy with a task is
+    sent GIVE_BACK_SIGNAL (an idle one has nothing to give back, and may not listen
+    yet). Without this, a warm shutdown waits for every running job to end, and a
+    stop that cannot wait (``make run`` stopped, a deploy) kills it, which costs the
+    job an attempt.
     """
+    from celery.worker import state as worker_state
+
     runtime.WorkerRuntime.shut_down_current()
-    pool = getattr(_worker_controller, "pool", None)
-    try:
-        children = list(pool.info.get("processes", [])) if pool is not None else []
-    except Exception:  # a pool already closed, or one without processes
-        children = []
+    children = {request.worker_pid for request in list(worker_state.active_requests)} - {None, os.getpid()}
     for pid in children:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, GIVE_BACK_SIGNAL)

@@ -246,6 +246,12 @@ def _return_to_outbox(now) -> None:
     Job.objects.due(now).filter(published_at__isnull=False).update(published_at=None)
 
 
+def jobs_return_to_outbox() -> None:
+    """A wake-up this worker cannot use (it is shutting down): the due jobs' wake-ups are
+    published again by the next reconciler round, not after the lost-message sweep."""
+    _return_to_outbox(timezone.now())
+
+
 def slot_release(job_id, *, worker: str | None = None) -> int:
     """The job's code has returned (or its worker is gone): its slot is free again."""
     held = AdmissionSlot.objects.filter(job_id=job_id)

@@ -69,6 +69,9 @@ SHUTDOWN_ERROR = "Interrupted by a worker shutdown"
 # the GIL), no lock: a shutdown reads it from a signal handler, which must not wait
 # for a lock the code it interrupted may hold.
 _windows: dict[str, _Window] = {}
+# Set by jobs_interrupt_all: a window opened after it (a job claimed just before a
+# shutdown, whose code had not started yet) is interrupted as it opens.
+_interrupt_new: list[type[BaseException]] = []
 
 
 def _raise_in_thread(thread_id: int, exception: type[BaseException] | None) -> None:
@@ -82,9 +85,10 @@ class _Window:
     """The call of one job's entry point, in the thread that runs it.
 
     An interruption is delivered at most once and only while the window is open;
-    job_run catches it, since the window (its closing included) lies inside
-    job_run's ``try``. So nothing lands in the engine's own code: the outcome,
-    the claim, the slot release.
+    job_run catches it, since the window (its opening and closing included) lies
+    inside job_run's ``try``. So nothing lands in the engine's own code: the
+    outcome, the claim, the slot release. close() may be cut short by that one
+    interruption; job_run closes again after it, which nothing can interrupt.
     """
 
     def __init__(self, job_id, seconds: float) -> None:
@@ -105,9 +109,15 @@ class _Window:
         self.open = True
         _windows[self.job_id] = self
         self._timer.start()
+        if _interrupt_new:  # after registering: jobs_interrupt_all sees this window, or this sees it
+            self.interrupt(_interrupt_new[0])
         return self
 
     def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Idempotent: after it no interruption lands, and the SIGALRM handler is restored."""
         _windows.pop(self.job_id, None)
         self._timer.cancel()
         try:
@@ -156,10 +166,13 @@ def job_interrupt(job_id, exception: type[JobInterrupted]) -> bool:
 
 
 def jobs_interrupt_all(exception: type[JobInterrupted]) -> int:
-    """Interrupt every job whose code runs in this process; returns how many.
+    """Interrupt every job whose code runs in this process, and every one that starts later.
 
-    Safe in a signal handler: it takes no lock the interrupted code may hold.
+    Returns how many were running. Safe in a signal handler: it takes no lock the
+    interrupted code may hold.
     """
+    if not _interrupt_new:
+        _interrupt_new.append(exception)
     return sum(window.interrupt(exception) for window in list(_windows.values()))
 
 
@@ -185,8 +198,9 @@ def job_run(job: Job, cfg: JobsSettings) -> Ran:
     """Run the job's entry point under maxJobRuntimeMs; nothing is written."""
     func = entrypoints.get(job.entrypoint)
     ctx = JobContext(job_id=str(job.id), attempt=job.attempts, approved=job.approved_at is not None)
+    window = _Window(job.id, cfg.worker.maxJobRuntimeMs / 1000)
     try:
-        with _Window(job.id, cfg.worker.maxJobRuntimeMs / 1000):
+        with window:
             if func is None:
                 raise LookupError(f"entry point {job.entrypoint!r} is not registered on this worker")
             result = func(ctx, **job.params)
@@ -201,6 +215,8 @@ def job_run(job: Job, cfg: JobsSettings) -> Ran:
         return replace(_failed(exc, STOPPED_ERROR), interrupted="stopped")
     except Exception as exc:
         return _failed(exc, f"{type(exc).__name__}: {exc}")
+    finally:
+        window.close()  # again, if the interruption cut the first one short (or came as it opened)
     return Ran(result=result)
 
 
