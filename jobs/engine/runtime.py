@@ -15,7 +15,9 @@ without counting the attempt, and claims nothing more.
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import multiprocessing
 import os
 import socket
 import threading
@@ -29,7 +31,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from jobs.engine import capacity
-from jobs.engine.admission import job_claim_next, slots_ensure, slots_free
+from jobs.engine.admission import job_claim_next, jobs_return_to_outbox, slots_ensure, slots_free
 from jobs.engine.runner import (
     JobShutdown,
     JobStopped,
@@ -45,6 +47,12 @@ from jobs.services.config import config_recent
 logger = logging.getLogger("jobs.engine")
 
 DRAIN_LIMIT = 200
+
+# Set by a worker's main process when it begins to shut down. A shared mapping made at
+# import, in the main process before it forks its pool, so every pool process sees it,
+# busy or idle or forked later: none claims a job from then on (a wake-up still being
+# delivered during the shutdown, the reconciler's included, admits nothing).
+_WORKER_SHUTTING_DOWN = multiprocessing.RawValue(ctypes.c_bool, False)
 # A drain also hands on after this long, so its process comes back to its messages
 # (operations, the reconciler: jobs/queues.py) within about this plus one job's run.
 DRAIN_SECONDS = 2.0
@@ -100,14 +108,18 @@ class WorkerRuntime:
 
     @classmethod
     def shut_down_current(cls) -> int:
-        """shut_down() for this process's runtime, if it has one (no lock: signal handlers call it)."""
+        """shut_down() for this process's runtime, if it has one (no lock: signal handlers call it).
+
+        Also tells the pool processes this one forks, through _WORKER_SHUTTING_DOWN.
+        """
+        _WORKER_SHUTTING_DOWN.value = True
         instance = cls._instance
         if instance is None or instance.pid != os.getpid():
             return 0
         return instance.shut_down()
 
     def may_claim(self) -> bool:
-        return not self.shutting_down
+        return not (self.shutting_down or _WORKER_SHUTTING_DOWN.value)
 
     @property
     def running_jobs(self) -> list:
@@ -212,6 +224,8 @@ class WorkerRuntime:
 
     def _beat_forever(self) -> None:
         while not self._stop.wait(settings.JOBS_HEARTBEAT_SECONDS):
+            if _WORKER_SHUTTING_DOWN.value and not self.shutting_down:
+                self.shut_down()  # a pool process its main process could not signal
             try:
                 self.beat()
             except Exception:  # a database blip must not kill the heartbeat
@@ -229,7 +243,10 @@ def drain(runtime: WorkerRuntime, *, limit: int = DRAIN_LIMIT, seconds: float = 
     """
     ran, handed_on = 0, False
     deadline = time.monotonic() + seconds
-    job = job_claim_next(worker=runtime.name) if runtime.may_claim() else None
+    if not runtime.may_claim():
+        jobs_return_to_outbox()
+        return 0
+    job = job_claim_next(worker=runtime.name)
     while job is not None:
         with runtime.running(job.id):
             if ran + 1 < limit and time.monotonic() < deadline:
