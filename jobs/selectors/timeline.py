@@ -22,21 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import (
-    BooleanField,
-    Count,
-    Exists,
-    F,
-    Func,
-    IntegerField,
-    JSONField,
-    Max,
-    Min,
-    OuterRef,
-    Q,
-    Subquery,
-)
-from django.db.models import Window as Over
+from django.db.models import BooleanField, Exists, F, Func, JSONField, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -192,18 +178,6 @@ class _WithoutTraceback(Func):
 
     def as_sqlite(self, compiler, connection, **extra):
         return self.as_sql(compiler, connection, template="json_remove(%(expressions)s, '$.traceback')", **extra)
-
-
-class _EventsCounted(Func):
-    """SUM(COUNT(*)) OVER (): in a query grouped by job, the events of every group together."""
-
-    template = "SUM(COUNT(*)) OVER ()"
-    output_field = IntegerField()
-    contains_aggregate = False
-    contains_over_clause = True
-
-    def get_group_by_cols(self):
-        return []
 
 
 def _names_job_of(entrypoint: str):
@@ -397,42 +371,61 @@ def jobs_involved(window: Window) -> Involved:
     """
     scope = Window(since=window.since, until=window.until, job=window.job, entrypoint=window.entrypoint)
     counted = (
-        _events(scope, kinds=("event",)).exclude(job_id=None).order_by("created_at", "id").values("id")[:SUMMARY_EVENTS]
+        _events(scope, kinds=("event",))
+        .exclude(job_id=None)
+        .order_by("created_at", "id")
+        .values("job_id", "type", "created_at")[:SUMMARY_EVENTS]
     )
-    busiest = list(
-        Event.objects.filter(id__in=Subquery(counted))
-        .values("job_id")
-        .annotate(
-            n=Count("id"),
-            failures=Count("id", filter=Q(type__in=FAILURES)),
-            first=Min("created_at"),
-            last=Max("created_at"),
-            # Over every group, before the LIMIT: the totals come with the busiest jobs.
-            jobs_total=Over(Count("*")),
-            events_total=_EventsCounted(),
-        )
-        .order_by("-n", "first", "job_id")[:SUMMARY_JOBS]
-    )
-    total_jobs = busiest[0]["jobs_total"] if busiest else 0
-    events_counted = int(busiest[0]["events_total"]) if busiest else 0
+    busiest = _busiest(counted)
+    total_jobs = busiest[0][5] if busiest else 0
+    events_counted = int(busiest[0][6]) if busiest else 0
+    ids = [_uuid(row[0]) for row in busiest]
     known = {
         job_id: (entrypoint, status)
-        for job_id, entrypoint, status in Job.objects.filter(id__in=[row["job_id"] for row in busiest]).values_list(
-            "id", "entrypoint", "status"
-        )
+        for job_id, entrypoint, status in Job.objects.filter(id__in=ids).values_list("id", "entrypoint", "status")
     }
     jobs = [
         InvolvedJob(
-            id=str(row["job_id"]),
-            entrypoint=known.get(row["job_id"], (None, None))[0],
-            status=known.get(row["job_id"], (None, None))[1],
-            events=row["n"],
-            failures=row["failures"],
-            first=row["first"],
-            last=row["last"],
+            id=str(job_id),
+            entrypoint=known.get(job_id, (None, None))[0],
+            status=known.get(job_id, (None, None))[1],
+            events=int(n),
+            failures=int(failures),
+            first=_aware(first),
+            last=_aware(last),
         )
-        for row in busiest
+        for job_id, (_, n, failures, first, last, _, _) in zip(ids, busiest, strict=True)
     ]
     return Involved(
         jobs=jobs, total=total_jobs, events_counted=events_counted, complete=events_counted < SUMMARY_EVENTS
     )
+
+
+def _busiest(counted) -> list[tuple]:
+    """Group the capped events by job, busiest first, with the totals over every group.
+
+    The capped read is the FROM of the grouping, not an ``id IN (...)``: PostgreSQL
+    would answer that with a hash join over the whole event table.
+    """
+    inner, params = counted.query.sql_with_params()
+    failures = ", ".join(["%s"] * len(FAILURES))
+    sql = (
+        "SELECT e.job_id, COUNT(*) AS n, "  # noqa: S608 - the inner query is Django's, its values parameters
+        f"SUM(CASE WHEN e.type IN ({failures}) THEN 1 ELSE 0 END), MIN(e.created_at) AS first_at, "
+        "MAX(e.created_at), COUNT(*) OVER (), SUM(COUNT(*)) OVER () "
+        f"FROM ({inner}) e GROUP BY e.job_id ORDER BY n DESC, first_at, e.job_id LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*FAILURES, *params, SUMMARY_JOBS])
+        return cursor.fetchall()
+
+
+def _uuid(value) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _aware(value) -> datetime:
+    """A time from a raw query: SQLite gives text."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    return timezone.make_aware(value, UTC) if timezone.is_naive(value) else value
