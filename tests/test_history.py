@@ -227,3 +227,49 @@ def test_the_dashboard_shows_p50_and_p95_run_time_per_entrypoint(ran, client, us
 
 def test_the_dashboard_says_when_nothing_ran(client, users):
     assert "No run ended in the last 24 hours." in login(client, users["viewer"]).get(reverse("jobs:dashboard")).text
+
+
+SQLITE_RUN = """
+import json, sys, django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.test import Client
+from jobs.engine.admission import job_claim_next
+from jobs.engine.runner import job_execute
+from jobs.services.audit import Actor
+from jobs.services.config import config_update
+from jobs.services.submission import job_submit
+from jobs.services.users import user_set
+cli = Actor.cli("tests")
+config_update(actor=cli, changes={"worker": {"retryDelayMs": 0}})
+for n in range(2):
+    job_submit(actor=cli, entrypoint="demo.noop", params={"n": n})
+job_submit(actor=cli, entrypoint="demo.fail", max_attempts=2)
+while (job := job_claim_next(worker="w")) is not None:
+    job_execute(job, worker="w")
+user, _ = user_set(actor=cli, username="vic", role="viewer", password="correct-horse-battery")
+client = Client()
+client.force_login(user)
+answers = {}
+for path in json.loads(sys.argv[1]):
+    response = client.get(path)
+    body = response.json() if path.startswith("/api/") else response.text
+    answers[path] = [response.status_code, body]
+print(json.dumps(answers))
+"""
+
+
+def test_the_local_run_on_sqlite_shows_history_from_the_jobs(tmp_path):
+    from tests.test_sqlite_pages import run_on_sqlite
+
+    answers = run_on_sqlite(SQLITE_RUN, ["/api/history", "/history/?window=7d", "/"], tmp_path)
+    status, body = answers["/api/history"]
+    assert status == 200
+    totals = {s["entrypoint"]: s["totals"] for s in body["entrypoints"]}
+    assert (totals["demo.noop"]["succeeded"], totals["demo.noop"]["runTimeMs"]["count"]) == (2, 2)
+    assert (totals["demo.fail"]["failed"], totals["demo.fail"]["retried"]) == (1, 1)
+    page_status, page = answers["/history/?window=7d"]
+    assert page_status == 200 and '<tr data-entrypoint="demo.fail">' in page
+    dashboard_status, dashboard = answers["/"]
+    assert dashboard_status == 200 and '<tr data-entrypoint="demo.noop">' in dashboard
