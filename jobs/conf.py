@@ -47,6 +47,11 @@ DEFAULTS: dict[str, Any] = {
     # Where the console's pages send a visitor who is not signed in: its own sign-in page,
     # or the project's (a URL or URL name).
     "JOBS_LOGIN_URL": "jobs:login",
+    # Four eyes: these destructive actions run only once a second admin confirms them, within
+    # JOBS_FOUR_EYES_MINUTES (jobs/services/four_eyes.py). A deployment setting on purpose: an
+    # admin cannot switch it off from the console on their own.
+    "JOBS_FOUR_EYES": [],
+    "JOBS_FOUR_EYES_MINUTES": 15.0,
 }
 
 

@@ -576,3 +576,39 @@ class GitHubOutbox(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} on #{self.issue_number} for {self.job_id}"
+
+
+class ActionRequest(models.Model):
+    """A destructive action one admin asked for, run only once a second admin confirms it (four eyes).
+
+    Holds the action's validated input, so what the second admin confirms is exactly
+    what was asked; it expires unconfirmed after JOBS_FOUR_EYES_MINUTES.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        CONFIRMED = "confirmed"  # the second admin confirmed: the action ran (see result)
+        FAILED = "failed"  # confirmed, but the action refused (message says why)
+        REJECTED = "rejected"
+        EXPIRED = "expired"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    action = models.CharField(max_length=60)
+    target = models.CharField(max_length=200, blank=True, default="")
+    input = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True, default="")
+    requested_by = models.CharField(max_length=150)
+    requested_via = models.CharField(max_length=20)  # web, api, cli
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    decided_by = models.CharField(max_length=150, blank=True, default="")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    message = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["state", "expires_at"], name="action_request_open_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} asked by {self.requested_by} ({self.state})"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from jobs.models import AuditEntry, DLQEntry, Event, Job
+from jobs.models import ActionRequest, AuditEntry, DLQEntry, Event, Job
 from jobs.selectors.attempts import Attempt, job_attempts
 
 
@@ -163,3 +163,21 @@ def operation_progress(operation) -> str:
     if state == operation.State.CANCELED:
         return f"canceled by {operation.canceled_by or 'an operator'} ({counts}); what it did is kept"
     return f"{state} ({counts})"
+
+
+def action_request_to_dict(request: ActionRequest) -> dict[str, Any]:
+    """A four-eyes request: what was asked, by whom, until when, and what came of it."""
+    return {
+        "id": str(request.id),
+        "action": request.action,
+        "target": request.target or None,
+        "reason": request.reason,
+        "requestedBy": request.requested_by,
+        "requestedVia": request.requested_via,
+        "createdAt": iso(request.created_at),
+        "expiresAt": iso(request.expires_at),
+        "state": request.state,
+        "decidedBy": request.decided_by or None,
+        "decidedAt": iso(request.decided_at),
+        "message": request.message or None,
+    }

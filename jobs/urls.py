@@ -11,7 +11,20 @@ from jobs.actions.catalog import ACTIONS
 from jobs.api import api
 from jobs.api.metrics import metrics
 from jobs.github.webhook import webhook
-from jobs.views import approvals, audit, config, dashboard, dlq, emergency, events, job_pages, queue, timeline, workers
+from jobs.views import (
+    approvals,
+    audit,
+    config,
+    dashboard,
+    dlq,
+    emergency,
+    events,
+    job_pages,
+    queue,
+    requests,
+    timeline,
+    workers,
+)
 from jobs.views.actions import action_view
 from jobs.views.history import history_page
 
@@ -40,9 +53,10 @@ pages = [
     path("approvals/", approvals.approval_list, name="approval-list"),
     path("workers/", workers.worker_list, name="worker-list"),
     path("events/", events.event_list, name="event-list"),
-    path("incident/", timeline.incident_timeline, name="incident"),
     path("history/", history_page, name="history"),
+    path("incident/", timeline.incident_timeline, name="incident"),
     path("emergency/", emergency.emergency, name="emergency"),
+    path("requests/", requests.request_list, name="request-list"),
     path("exports/<str:name>", emergency.export_download, name="export-download"),
     path("audit/", audit.audit_list, name="audit-list"),
     path("audit/export.csv", audit.audit_export, name="audit-export"),

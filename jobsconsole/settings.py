@@ -45,11 +45,11 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from None
 
 
-def env_seconds(name: str, default: float) -> float:
+def env_seconds(name: str, default: float, *, unit: str = "seconds") -> float:
     value = os.environ.get(name)
     if value is None or value == "":
         return default
-    problem = ImproperlyConfigured(f"{name} must be a positive number of seconds (e.g. 5 or 0.5), got {value!r}")
+    problem = ImproperlyConfigured(f"{name} must be a positive number of {unit} (e.g. 5 or 0.5), got {value!r}")
     try:
         seconds = float(value)
     except ValueError:
@@ -312,6 +312,12 @@ JOBS_AUDIT_ANCHOR_SECONDS = env_seconds("AUDIT_ANCHOR_SECONDS", 300.0)
 
 # Where the app keeps its files; the broker's Redis, for the wake-up gate.
 JOBS_VAR_DIR = VAR_DIR
+
+# Four eyes for the destructive actions: "on" for all four (clear the DLQ, clear all jobs,
+# force-fail running, disable the job system), or a comma-separated list of their action
+# names (checked against the catalog when Django starts: jobs/apps.py).
+JOBS_FOUR_EYES = env_list("JOBS_FOUR_EYES", [])
+JOBS_FOUR_EYES_MINUTES = env_seconds("JOBS_FOUR_EYES_MINUTES", 15.0, unit="minutes")
 JOBS_REDIS_URL = REDIS_URL
 
 LOGGING = {

@@ -62,6 +62,8 @@ VALID: dict[str, dict[str, Any]] = {
     "emergency.force_fail_running": {"reason": "incident", "confirm": "force fail running"},
     "emergency.clear_all": {"reason": "incident", "confirm": "clear all jobs"},
     "config.update": {"queue": {"maxConcurrent": 5}, "reason": "more room"},
+    "four_eyes.confirm": {},
+    "four_eyes.reject": {"reason": "not during the release"},
     "jobs.import": {"text": "", "skipBadLines": False},  # the file comes from the world
 }
 
@@ -77,6 +79,7 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "queue.cancel_low_priority": ({"reason": ""}, "reason: required"),
     "dlq.retry": ({"reason": "x" * 2001}, "reason: String should have at most 2000 characters"),
     "dlq.retry_edited": ({"params": {"n": 2}, "reason": " "}, "reason: required"),
+    "four_eyes.reject": ({"reason": ""}, "reason: required"),
     "dlq.retry_all": ({"reason": "x" * 2001}, "reason: String should have at most 2000 characters"),
     "dlq.retry_group": ({"reason": "x" * 2001}, "reason: String should have at most 2000 characters"),
     "dlq.clear": ({"reason": " ", "confirm": "clear the dlq"}, "reason: required"),
@@ -190,6 +193,22 @@ class World:
     def _emergency_clear_all(self):
         self._queued()
 
+    def _four_eyes_confirm(self):
+        """Another admin asked to disable the job system (four eyes)."""
+        from jobs.services.audit import Actor
+        from jobs.services.four_eyes import action_request_create
+
+        request = action_request_create(
+            actor=Actor.cli("someone-else"),
+            action="worker.disable",
+            target=None,
+            data={"reason": "maintenance", "confirm": "disable job system"},
+            reason="maintenance",
+        )
+        self.target = str(request.id)
+
+    _four_eyes_reject = _four_eyes_confirm
+
     def _jobs_import(self):
         line = {"id": "job_1", "entrypoint": "demo.noop", "status": "succeeded", "createdAt": "2025-01-02T03:04:05Z"}
         self.extra["text"] = json.dumps(line) + "\n"
@@ -232,7 +251,10 @@ def _console_form(action: Action, data: dict) -> dict[str, Any]:
         # An unchecked box posts nothing: carry the current switches, as the page's form does.
         form |= {"worker.enabled": "on", "dlq.enabled": "on", "reason": data.get("reason", "")}
         return form
-    return {key: value for key, value in data.items() if value is not None}
+    # A JSON object is typed into a text area (the params of a retry with edited params).
+    return {
+        key: json.dumps(value) if isinstance(value, dict) else value for key, value in data.items() if value is not None
+    }
 
 
 def call_console(action: Action, username: str, users, world: World, data: dict | None) -> Answer:
@@ -403,8 +425,9 @@ def test_every_door_an_action_names_exists():
     for action in ACTIONS.values():
         assert action.doors, f"{action.name} has no door"
         if action.console:
-            target = {"job": ["3c8f1d2e-0000-4000-8000-000000000001"], "fingerprint": ["0123abcd"]}
-            reverse(f"jobs:{action.console.url_name}", args=target.get(action.target, []))
+            # A job, a request or an operation is named by a UUID; an error group by its fingerprint.
+            target = ["0123abcd"] if action.target == "fingerprint" else ["3c8f1d2e-0000-4000-8000-000000000001"]
+            reverse(f"jobs:{action.console.url_name}", args=target if action.target else [])
         if action.api:
             assert action.api_method.lower() in paths[action.api.split()[1]], action.api
         if action.cli:

@@ -44,6 +44,8 @@ class Action:
     console: ConsoleDoor | None = None
     api: str = ""  # "POST /api/..."
     cli: str = ""  # "dlq clear"
+    # Destructive: with four eyes on (JOBS_FOUR_EYES), a second admin confirms before it runs.
+    four_eyes: bool = False
     # A bulk action counts what it will hit; the console shows that and asks to confirm (see previews).
     preview: previews.PreviewOf | None = None
 
@@ -261,6 +263,7 @@ ACTIONS: dict[str, Action] = {
             perform=effects.dlq_clear,
             preview=previews.dlq_clear,
             confirm=DLQ_CLEAR_CONFIRMATION,
+            four_eyes=True,
             console=ConsoleDoor("dlq/clear", "dlq-clear", "jobs:dlq-list"),
             api="POST /api/dlq/clear",
             cli="dlq clear",
@@ -312,6 +315,7 @@ ACTIONS: dict[str, Action] = {
             input=inputs.Confirmed,
             perform=effects.worker_switch(False),
             confirm=DISABLE_CONFIRMATION,
+            four_eyes=True,
             console=ConsoleDoor("emergency/disable", "emergency-disable", "jobs:emergency"),
             api="POST /api/worker/disable",
             cli="worker disable",
@@ -338,6 +342,7 @@ ACTIONS: dict[str, Action] = {
             perform=effects.force_fail_running,
             preview=previews.force_fail_running,
             confirm=FORCE_FAIL_CONFIRMATION,
+            four_eyes=True,
             console=ConsoleDoor("emergency/force-fail-running", "emergency-force-fail-running", "jobs:emergency"),
             api="POST /api/emergency/force-fail-running",
             cli="force-fail-running",
@@ -352,10 +357,38 @@ ACTIONS: dict[str, Action] = {
             perform=effects.clear_all,
             preview=previews.clear_all,
             confirm=CLEAR_ALL_CONFIRMATION,
+            four_eyes=True,
             confirm_over_api=True,
             console=ConsoleDoor("emergency/clear-all", "emergency-clear-all", "jobs:emergency"),
             api="POST /api/emergency/clear-all",
             cli="clear-all",
+        ),
+        Action(
+            name="four_eyes.confirm",
+            title="Confirm another admin's request (four eyes)",
+            runbook="Emergency procedures: a second admin confirms",
+            permission="jobs.emergency",
+            object_type="request",
+            input=inputs.NoInput,
+            # ACTIONS is read when it runs: the request names the action to run.
+            perform=lambda actor, data, target: effects.four_eyes_confirm(actor, target, ACTIONS),
+            target="request",
+            console=ConsoleDoor("requests/<uuid:target>/confirm", "request-confirm", "jobs:request-list"),
+            api="POST /api/requests/{requestId}/confirm",
+            cli="requests confirm",
+        ),
+        Action(
+            name="four_eyes.reject",
+            title="Reject (or withdraw) a four-eyes request",
+            runbook="Emergency procedures: a second admin confirms",
+            permission="jobs.emergency",
+            object_type="request",
+            input=inputs.Reason,
+            perform=effects.four_eyes_reject,
+            target="request",
+            console=ConsoleDoor("requests/<uuid:target>/reject", "request-reject", "jobs:request-list"),
+            api="POST /api/requests/{requestId}/reject",
+            cli="requests reject",
         ),
         Action(
             name="config.update",

@@ -7,7 +7,7 @@ answer and the one line the console and the CLI show.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,11 +17,11 @@ from jobs import selectors
 from jobs.actions import inputs
 from jobs.actions.inputs import config_changes
 from jobs.actions.validation import invalid_input
-from jobs.representations import job_to_dict, operation_to_dict
-from jobs.services import approvals, dlq, lifecycle, operations, submission, system
-from jobs.services.audit import Actor
+from jobs.representations import action_request_to_dict, job_to_dict, operation_to_dict
+from jobs.services import approvals, dlq, four_eyes, lifecycle, operations, submission, system
+from jobs.services.audit import Actor, authorize
 from jobs.services.config import config_update
-from jobs.services.errors import InvalidInput
+from jobs.services.errors import InvalidInput, ServiceError
 
 
 @dataclass(frozen=True)
@@ -218,3 +218,42 @@ def import_jsonl(actor: Actor, data: inputs.JsonlImport, target: None) -> Outcom
     if answer["interrupted"]:
         message += f"; {answer['interrupted']} were running when exported: failed, in the DLQ, not run again"
     return Outcome(answer, message)
+
+
+def four_eyes_confirm(actor: Actor, request_id, actions: Mapping[str, Any]) -> Outcome:
+    """A second admin confirms: the asked-for action runs now, with the input that was asked for."""
+    pending = selectors.action_request(request_id)
+    action = actions[pending.action]
+    # The confirmer needs the action's own permission too (refused and audited like any refusal).
+    authorize(actor, action.permission, action=action.name, object_type=action.object_type)
+    request = four_eyes.action_request_confirm(actor=actor, request_id=request_id)
+    data = action.input.model_validate(request.input)
+    try:
+        outcome = action.perform(actor, data, request.target or None)
+    except ServiceError as exc:
+        four_eyes.action_request_finish(request, result=None, message=exc.message)
+        raise
+    four_eyes.action_request_finish(request, result=outcome.data, message=outcome.message)
+    message = f"confirmed request {request.id} by {request.requested_by}: {outcome.message}"
+    return Outcome({**outcome.data, "request": action_request_to_dict(request)}, message, outcome.status)
+
+
+def four_eyes_reject(actor: Actor, data: inputs.Reason, request_id) -> Outcome:
+    request = four_eyes.action_request_reject(actor=actor, request_id=request_id, reason=data.reason)
+    return Outcome({"request": action_request_to_dict(request)}, f"rejected request {request.id} ({request.action})")
+
+
+def four_eyes_request(action_name: str, title: str, actor: Actor, data: BaseModel, target: Any) -> Outcome:
+    """Instead of running a destructive action: ask a second admin (JOBS_FOUR_EYES is on for it)."""
+    request = four_eyes.action_request_create(
+        actor=actor,
+        action=action_name,
+        target=target,
+        data=data.model_dump(mode="json"),
+        reason=str(getattr(data, "reason", "") or ""),
+    )
+    message = (
+        f"{title} needs a second admin: request {request.id} waits for another admin's confirmation "
+        f"until {request.expires_at:%H:%M:%S %Z}"
+    )
+    return Outcome({"request": action_request_to_dict(request)}, message, 202)

@@ -13,9 +13,11 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from jobs.actions.catalog import ACTIONS, Action, Outcome
+from jobs.actions.effects import four_eyes_request
 from jobs.actions.validation import invalid_input
 from jobs.services.audit import Actor, authorize
 from jobs.services.errors import InvalidInput, NotFound
+from jobs.services.four_eyes import four_eyes_on
 
 
 def action_named(name: str) -> Action:
@@ -40,8 +42,10 @@ def action_input(action: Action, data: Mapping[str, Any] | None) -> BaseModel:
 
 
 def action_run(action: Action, actor: Actor, data: BaseModel, target: Any = None, *, door: str) -> Outcome:
-    """Run an authorized action on validated input."""
+    """Run an authorized action on validated input (or, under four eyes, ask a second admin to)."""
     _check_confirmation(action, data, door)
+    if action.four_eyes and four_eyes_on(action.name):
+        return four_eyes_request(action.name, action.title, actor, data, target)
     return action.perform(actor, data, target)
 
 

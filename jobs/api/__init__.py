@@ -12,7 +12,7 @@ from functools import wraps
 from django.http import HttpRequest
 from ninja import NinjaAPI, Router
 
-from jobs.api import dlq, feeds, history, incident, job_routes, system
+from jobs.api import dlq, feeds, history, incident, job_routes, requests, system
 from jobs.api.auth import API_AUTH, docs_auth
 from jobs.api.errors import install_error_handlers
 from jobs.api.parsing import StrictJsonParser
@@ -54,6 +54,7 @@ api.add_router("", feeds.router)
 api.add_router("", incident.router)
 api.add_router("", system.router)
 api.add_router("", history.router)
+api.add_router("", requests.router)
 
 
 # Last, so that it only takes what no router above answers.

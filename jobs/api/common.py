@@ -12,7 +12,7 @@ from jobs import selectors
 from jobs.actions.catalog import ACTIONS
 from jobs.actions.perform import action_run
 from jobs.api.auth import action_auth
-from jobs.api.schemas import errors
+from jobs.api.schemas import RequestStartedOut, errors
 from jobs.pagination import Page, keyset_page, parse_limit
 from jobs.services.audit import Actor
 
@@ -46,6 +46,8 @@ def action_route(router: Router, name: str, *, response: dict, codes: tuple[int,
     the action's own input model.
     """
     action = ACTIONS[name]
+    if action.four_eyes:  # under four eyes it answers 202 with the request a second admin confirms
+        response = {**response, 202: response[202] | RequestStartedOut if 202 in response else RequestStartedOut}
     return router.api_operation(
         [action.api_method],
         action.api_path,

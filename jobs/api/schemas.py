@@ -239,6 +239,31 @@ class OperationStartedOut(Schema):
     operation: OperationOut
 
 
+class ActionRequestOut(Schema):
+    """A destructive action waiting for a second admin (four eyes), or what came of it."""
+
+    id: UUID
+    action: str
+    target: str | None
+    reason: str
+    requestedBy: str
+    requestedVia: str
+    createdAt: datetime
+    expiresAt: datetime
+    state: str = Field(description="pending, confirmed, failed, rejected or expired")
+    decidedBy: str | None
+    decidedAt: datetime | None
+    message: str | None = Field(description="what the confirmed action did, or why it refused")
+
+
+class RequestStartedOut(Schema):
+    request: ActionRequestOut
+
+
+class ActionRequestPageOut(Schema):
+    items: list[ActionRequestOut]
+
+
 # Workers
 
 

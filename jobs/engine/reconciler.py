@@ -22,6 +22,7 @@ from jobs.services.approvals import approvals_expire_due
 from jobs.services.audit import audit_verify_since_checkpoint
 from jobs.services.audit_anchor import anchor_due
 from jobs.services.config import config_get
+from jobs.services.four_eyes import action_requests_expire_due
 from jobs.services.health import health_record
 from jobs.services.operations import operations_resume_abandoned, operations_resume_waiting
 from jobs.services.rollups import rollups_compact
@@ -39,6 +40,7 @@ def reconcile(*, now=None) -> dict[str, int]:
         "slotsFreed": _free_lost_slots(now),
         "timedOut": _time_out_long_runs(now, cfg),
         "expired": approvals_expire_due(now=now),
+        "requestsExpired": action_requests_expire_due(now),
         "published": _publish_due(now, cfg),
         "operations": _restart_stalled_operations(now),
         "operationsResumed": operations_resume_abandoned(now),

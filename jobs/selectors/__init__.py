@@ -26,6 +26,9 @@ from jobs.selectors.lists import (
 )
 from jobs.selectors.params import params_filter
 from jobs.selectors.records import (
+    action_request,
+    action_requests,
+    action_requests_pending_count,
     dlq_entry_of,
     job_with_events,
     operation,
@@ -51,6 +54,9 @@ from jobs.selectors.stats import (
 )
 
 __all__ = [
+    "action_request",
+    "action_requests",
+    "action_requests_pending_count",
     "WINDOWS",
     "Attempt",
     "DlqGroup",

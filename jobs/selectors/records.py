@@ -6,8 +6,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 
 from jobs.models import (
+    ActionRequest,
     BackgroundOperation,
     DLQEntry,
     Event,
@@ -70,3 +72,23 @@ def recent_exports(limit: int = 5) -> list[dict]:
         {"name": path.name, "bytes": path.stat().st_size, "at": datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)}
         for path in files[:limit]
     ]
+
+
+def action_request(request_id) -> ActionRequest:
+    """A four-eyes request; NotFound when absent."""
+    found = ActionRequest.objects.filter(id=request_id).first()
+    if found is None:
+        raise NotFound(f"request {request_id} not found")
+    return found
+
+
+def action_requests(*, limit: int = 50) -> list[ActionRequest]:
+    """Pending four-eyes requests first (soonest to expire first), then the latest decided ones."""
+    pending = list(ActionRequest.objects.filter(state=ActionRequest.State.PENDING).order_by("expires_at")[:limit])
+    decided = ActionRequest.objects.exclude(state=ActionRequest.State.PENDING).order_by("-created_at")
+    return pending + list(decided[: max(0, limit - len(pending))])
+
+
+def action_requests_pending_count() -> int:
+    """Pending four-eyes requests not yet past their time (a handful at most)."""
+    return ActionRequest.objects.filter(state=ActionRequest.State.PENDING, expires_at__gt=timezone.now()).count()

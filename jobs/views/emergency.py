@@ -5,6 +5,7 @@ Also the download of the JSONL exports that clear all and clear the DLQ write fi
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET
@@ -29,6 +30,8 @@ def emergency(request: HtmxHttpRequest) -> HttpResponse:
         "exports": selectors.recent_exports(),
         "store": selectors.store_stats(),
         "cfg": config_get(),
+        "pending_requests": selectors.action_requests_pending_count(),
+        "four_eyes": bool(settings.JOBS_FOUR_EYES),
         "phrases": {
             "force_fail": FORCE_FAIL_CONFIRMATION,
             "clear_all": CLEAR_ALL_CONFIRMATION,
