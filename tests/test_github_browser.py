@@ -54,3 +54,30 @@ def test_it_shows_a_job_approved_by_a_github_label_and_names_the_login_in_the_au
     expect(rows.first).to_contain_text("github:alice")
     expect(rows.first).to_contain_text("github")
     expect(auditor.locator("#verification")).to_have_attribute("data-chain", "ok")
+
+
+@pytest.mark.parametrize("where", ["approvals", "job"])
+def test_it_shows_in_the_page_that_a_force_check_could_not_ask_github_when_it_is_down(
+    console_page,  # noqa: F811
+    fake_github,
+    where,
+):
+    fake_github.add_issue(83)
+    job, _ = job_submit(actor=Actor.cli("deploys"), entrypoint="demo.noop", params={"n": 3}, issue_id="83")
+    page = console_page("operator")
+    path = "/approvals/" if where == "approvals" else f"/jobs/{job.id}/"
+    page.goto(path)
+    fake_github.stop()  # GitHub goes down
+
+    button = "Force check" if where == "approvals" else "Force approval check"
+    page.get_by_role("button", name=button).click()
+    # The error shows above the page the operator was on, which stays in place.
+    expect(page.locator("#htmx-error")).to_contain_text("GitHub could not be asked")
+    expect(page.locator("#htmx-error .error-box")).to_have_attribute("data-status", "503")
+    # The browser notes the 503 it was answered; that is the answer, not a fault of the page.
+    answered = "console.error: Failed to load resource: the server responded with a status of 503"
+    page.problems[:] = [problem for problem in page.problems if not problem.startswith(answered)]
+    assert page.url.endswith(path)
+    expect(page.get_by_role("button", name=button)).to_be_visible()
+    job.refresh_from_db()
+    assert job.status == Status.WAITING_APPROVAL

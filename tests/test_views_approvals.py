@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.models import AuditEntry, Status
+from jobs.models import AuditEntry, Job, Status
 from jobs.views.approvals import job_issue_url
 from tests.support.console import login, make_job
 
@@ -85,6 +85,21 @@ def test_it_force_checks_and_reports(client, users, fake_github):
     job = make_job(status=Status.WAITING_APPROVAL, issue_id="4")
     response = login(client, users["operator"]).post(reverse("jobs:job-check-approval", args=[job.id]), follow=True)
     assert f"Job {job.id}: not approved yet; expires in" in response.text
+
+
+def test_it_says_it_could_not_check_when_github_is_not_configured(client, users, api, settings):
+    settings.JOBS_GITHUB_TOKEN = ""
+    settings.JOBS_GITHUB_REPO = ""
+    job = make_job(status=Status.WAITING_APPROVAL, issue_id="4")
+    url = reverse("jobs:job-check-approval", args=[job.id])
+
+    in_page = login(client, users["operator"]).post(url, headers={"HX-Request": "true"})
+    assert in_page.status_code == 503 and in_page["HX-Retarget"] == "#htmx-error"
+    assert "could not check: GitHub approvals are off" in in_page.text
+    assert "not approved yet" not in in_page.text
+    answered = api("operator").post(f"/api/jobs/{job.id}/check-approval")
+    assert answered.status_code == 503 and answered.json()["error"].startswith("could not check")
+    assert Job.objects.get(id=job.id).status == Status.WAITING_APPROVAL
 
 
 def test_it_answers_409_when_the_job_no_longer_waits(client, users):
