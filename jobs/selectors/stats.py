@@ -107,7 +107,7 @@ def workers_alive():
 def workers_listed(limit: int = 200) -> list[WorkerHeartbeat]:
     """Worker rows, newest seen first, each with ``alive``, ``uptime_ms``, ``current_job``
     (the oldest job it holds a slot for: a process of the threads pool may run several)
-    and ``stopping`` (how many of its slots are held by jobs that ended while their code runs)."""
+    and ``stopping`` (how many of its slots are held by jobs that ended while their code runs; None for none)."""
     cutoff = alive_cutoff()
     now = timezone.now()
     holding = AdmissionSlot.objects.filter(worker=OuterRef("name"), job_id__isnull=False).order_by("claimed_at")
@@ -120,7 +120,6 @@ def workers_listed(limit: int = 200) -> list[WorkerHeartbeat]:
     )
     for worker in workers:
         worker.alive = worker.last_seen >= cutoff
-        worker.stopping = worker.stopping or 0
         worker.uptime_ms = max(0, int((now - worker.started_at).total_seconds() * 1000)) if worker.alive else 0
     return workers
 
