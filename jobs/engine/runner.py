@@ -100,15 +100,23 @@ class _Window:
         self.pending: type[BaseException] | None = None
         self.raised = False  # main thread: the handler raised already
         self._previous: Any = None
-        self._timer = threading.Timer(seconds, self.interrupt, args=(JobTimeout,))
-        self._timer.daemon = True
+        self._seconds = seconds
+        # The time limit: SIGALRM from an interval timer in the main thread (no thread per
+        # job); elsewhere a timer thread that interrupts like a stop does.
+        self._timer: threading.Timer | None = None
+        if not self.in_main_thread:
+            self._timer = threading.Timer(seconds, self.interrupt, args=(JobTimeout,))
+            self._timer.daemon = True
 
     def __enter__(self) -> _Window:
         if self.in_main_thread:
             self._previous = signal.signal(signal.SIGALRM, self._on_signal)
         self.open = True
         _windows[self.job_id] = self
-        self._timer.start()
+        if self._timer is not None:
+            self._timer.start()
+        else:
+            signal.setitimer(signal.ITIMER_REAL, self._seconds)
         if _interrupt_new:  # after registering: jobs_interrupt_all sees this window, or this sees it
             self.interrupt(_interrupt_new[0])
         return self
@@ -119,7 +127,8 @@ class _Window:
     def close(self) -> None:
         """Idempotent: after it no interruption lands, and the SIGALRM handler is restored."""
         _windows.pop(self.job_id, None)
-        self._timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
         try:
             with self.guard:  # no interruption is being delivered while it closes
                 self.open = False
@@ -129,6 +138,7 @@ class _Window:
         finally:
             self.open = False
             if self.in_main_thread:
+                signal.setitimer(signal.ITIMER_REAL, 0)
                 # signal.signal runs a pending handler first: closed, it raises nothing.
                 previous = self._previous if self._previous is not None else signal.SIG_DFL
                 signal.signal(signal.SIGALRM, previous)
