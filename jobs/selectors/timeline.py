@@ -40,7 +40,7 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 # "Jobs involved" counts the window's first events up to this many, and names the busiest jobs.
 SUMMARY_EVENTS = 10_000
-SUMMARY_JOBS = 50
+SUMMARY_JOBS = 25
 # An action names this many jobs on the page (a retry-all names hundreds); the exports name them all.
 JOBS_SHOWN = 5
 FAILURES = ("job:failed", "job:retrying", "job:dlq", "job:expired")
