@@ -85,6 +85,8 @@ def test_it_previews_every_bulk_action_and_does_nothing_on_the_first_click(
     assert summary in response.text
     assert 'data-entrypoint="' in response.text
     assert f'name="previewed" value="{previewed(action)}"' in response.text
+    # A reason is asked for where the action keeps one (clean-expired takes none at any door).
+    assert ('name="reason"' in response.text) == (action != "dlq.clean_expired")
     after = (list(Job.objects.values_list("id", "status")), DLQEntry.objects.count(), AuditEntry.objects.count())
     assert after == before
 

@@ -86,7 +86,7 @@ def confirm_step(
         "hidden": [
             (name, v) for name, value in carried.items() for v in (value if isinstance(value, list) else [value])
         ],
-        "reason": "" if reason is None else ("required" if reason.is_required() else "optional"),
+        "reason": "none" if reason is None else ("required" if reason.is_required() else "optional"),
         "typed_reason": request.POST.get("reason", ""),
         "hx_target": request.htmx.target if request.htmx else "",
     }
