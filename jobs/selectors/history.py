@@ -12,7 +12,7 @@ FALLBACK_LIMIT of each.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -219,9 +219,9 @@ def _rows(start: datetime, step: timedelta | None, entrypoint: str | None) -> li
     # As bigint: sum() of bigint is numeric, and reading thousands of Decimals costs more than the query.
     sums = {column: Cast(Sum(column), BigIntegerField()) for column in SUMMED}
     if step is None:
-        return list(rollups.values("entrypoint").annotate(**sums))
+        return [dict(row) for row in rollups.values("entrypoint").annotate(**sums)]
     binned = rollups.annotate(step_start=RawSQL("date_bin(%s, bucket_start, %s)", (step, _ORIGIN)))
-    return list(binned.values("step_start", "entrypoint").annotate(**sums))
+    return [dict(row) for row in binned.values("step_start", "entrypoint").annotate(**sums)]
 
 
 def _bucket_name(ms: float) -> str:
@@ -231,7 +231,7 @@ def _bucket_name(ms: float) -> str:
     return "inf"
 
 
-def _counted_rows(start: datetime, step: timedelta | None, entrypoint: str | None) -> Iterable[dict[str, Any]]:
+def _counted_rows(start: datetime, step: timedelta | None, entrypoint: str | None) -> list[dict[str, Any]]:
     """The rollups' figures counted from recent jobs and retry events (SQLite: no trigger there).
 
     A job's admissions before its last are not in its row: only the last one's queue
