@@ -273,3 +273,37 @@ def test_the_local_run_on_sqlite_shows_history_from_the_jobs(tmp_path):
     assert page_status == 200 and '<tr data-entrypoint="demo.fail">' in page
     dashboard_status, dashboard = answers["/"]
     assert dashboard_status == 200 and '<tr data-entrypoint="demo.noop">' in dashboard
+
+
+@pytest.mark.workers
+@pytest.mark.django_db(transaction=True)
+def test_real_workers_and_beat_leave_folded_rollups_per_entrypoint(workers, beat, cli, roles):
+    """A prefork worker drains the queue (success and next admission in one statement); beat's
+    reconciler folds what the trigger appended into one row per hour and entry point."""
+    from jobs.models import Status as JobStatus
+    from tests.support.processes import wait_for
+
+    config_update(actor=cli, changes={"worker": {"retryDelayMs": 0}, "queue": {"maxConcurrent": 2}})
+    for n in range(12):
+        job_submit(actor=cli, entrypoint="demo.noop" if n % 3 else "demo.sleep", params={"n": n, "seconds": 0})
+    job_submit(actor=cli, entrypoint="demo.fail", max_attempts=2)
+    workers(1, pool="prefork", concurrency=2)
+    beat()
+    wait_for(
+        lambda: Job.objects.filter(status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED]).count() == 13,
+        timeout=60,
+        message="every job ended",
+    )
+    report = history(WINDOWS["24h"])
+    figures = {
+        s.entrypoint: (s.total.succeeded, s.total.failed, s.total.retried, s.total.wait.count) for s in report.series
+    }
+    assert figures == {"demo.noop": (8, 0, 0, 8), "demo.sleep": (4, 0, 0, 4), "demo.fail": (0, 1, 1, 2)}
+
+    def folded():
+        keys = list(JobRollup.objects.values_list("bucket_start", "entrypoint"))
+        return len(keys) == len(set(keys))
+
+    wait_for(folded, timeout=30, message="the reconciler folded the rollups")
+    again = history(WINDOWS["24h"])
+    assert [(s.entrypoint, s.total) for s in again.series] == [(s.entrypoint, s.total) for s in report.series]
