@@ -11,7 +11,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 
@@ -62,8 +62,10 @@ class JobQuerySet(models.QuerySet):
         return self.filter(status__in=ACTIVE_STATUSES)
 
     def due(self, now=None) -> JobQuerySet:
-        """Queued jobs whose retry backoff, if any, has passed."""
-        return self.queued().filter(next_attempt_at__lte=now or timezone.now())
+        """Queued jobs whose retry backoff, if any, has passed, and whose entry point or priority
+        is not paused (Pause)."""
+        paused = Pause.objects.filter(Q(entrypoint=OuterRef("entrypoint")) | Q(priority=OuterRef("priority")))
+        return self.queued().filter(next_attempt_at__lte=now or timezone.now()).filter(~Exists(paused))
 
     def in_admission_order(self) -> JobQuerySet:
         """Highest priority first, then the oldest (FIFO within a priority)."""
@@ -612,3 +614,41 @@ class ActionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} asked by {self.requested_by} ({self.state})"
+
+
+class Pause(models.Model):
+    """Work held back from admission: every job of one entry point, or of one priority.
+
+    Beside the global switch (worker.enabled): paused jobs stay queued, count for
+    backpressure as before, and start again, in their order, once resumed. One row
+    names either an entry point or a priority.
+    """
+
+    entrypoint = models.CharField(max_length=200, blank=True, default="")
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, null=True, blank=True)
+    reason = models.TextField()
+    paused_by = models.CharField(max_length=150)
+    paused_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entrypoint"], condition=~Q(entrypoint=""), name="pause_once_per_entrypoint"
+            ),
+            models.UniqueConstraint(
+                fields=["priority"], condition=Q(priority__isnull=False), name="pause_once_per_priority"
+            ),
+            models.CheckConstraint(
+                condition=(Q(entrypoint="") & Q(priority__isnull=False))
+                | (~Q(entrypoint="") & Q(priority__isnull=True)),
+                name="pause_names_one_thing",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.what} paused by {self.paused_by}"
+
+    @property
+    def what(self) -> str:
+        """The paused work as people say it: "demo.sleep" or "low priority"."""
+        return self.entrypoint or f"{Priority(self.priority).label} priority"

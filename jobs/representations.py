@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from jobs.models import ActionRequest, AuditEntry, DLQEntry, Event, Job
+from jobs.models import ActionRequest, AuditEntry, DLQEntry, Event, Job, Pause
 from jobs.selectors.attempts import Attempt, job_attempts
 
 
@@ -180,4 +180,17 @@ def action_request_to_dict(request: ActionRequest) -> dict[str, Any]:
         "decidedBy": request.decided_by or None,
         "decidedAt": iso(request.decided_at),
         "message": request.message or None,
+    }
+
+
+def pause_to_dict(pause: Pause, queued: int | None = None) -> dict[str, Any]:
+    """Paused work: an entry point or a priority, who paused it and why, and what it holds back."""
+    return {
+        "entrypoint": pause.entrypoint or None,
+        "priority": pause.get_priority_display() if pause.priority is not None else None,
+        "what": pause.what,
+        "reason": pause.reason,
+        "pausedBy": pause.paused_by,
+        "pausedAt": iso(pause.paused_at),
+        "queued": queued,
     }

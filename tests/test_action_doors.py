@@ -48,6 +48,8 @@ VALID: dict[str, dict[str, Any]] = {
     "job.reject": {"reason": "too risky"},
     "approval.check": {},
     "queue.cancel_low_priority": {"reason": "Backpressure relief"},
+    "queue.pause": {"entrypoint": "demo.sleep", "reason": "upstream down"},
+    "queue.resume": {"entrypoint": "demo.sleep", "reason": "upstream back"},
     "dlq.retry": {"reason": "fixed"},
     "dlq.retry_edited": {"params": {"n": 2, "region": "eu"}, "reason": "n was wrong"},
     "dlq.retry_all": {"reason": "fixed upstream"},
@@ -77,6 +79,8 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "job.approve": ({"reason": "x" * 2001}, "reason: String should have at most 2000 characters"),
     "job.reject": ({"reason": " "}, "reason: required"),
     "queue.cancel_low_priority": ({"reason": ""}, "reason: required"),
+    "queue.pause": ({"entrypoint": "demo.sleep", "priority": "low", "reason": "x"}, "name one entry point"),
+    "queue.resume": ({"reason": "x"}, "name one entry point"),
     "dlq.retry": ({"reason": "x" * 2001}, "reason: String should have at most 2000 characters"),
     "dlq.retry_edited": ({"params": {"n": 2}, "reason": " "}, "reason: required"),
     "four_eyes.reject": ({"reason": ""}, "reason: required"),
@@ -157,6 +161,12 @@ class World:
     def _approval_check(self):
         # Expired: the check answers without asking GitHub.
         self._waiting(approval_expires_at=timezone.now() - timedelta(minutes=1))
+
+    def _queue_resume(self):
+        from jobs.services.audit import Actor
+        from jobs.services.pauses import pause_set
+
+        pause_set(actor=Actor.cli("someone-else"), entrypoint="demo.sleep", reason="hold")
 
     def _queue_cancel_low_priority(self):
         self._queued(priority=Priority.LOW)
@@ -281,7 +291,7 @@ def _cli_args(action: Action, world: World, data: dict) -> list[str]:
             path.write_text(value)
             args.append(str(path))
             continue
-        if field == "entrypoint":
+        if field == "entrypoint" and action.name == "job.submit":  # `jobs submit ENTRYPOINT`
             args.insert(1, value)
             continue
         flag = "--" + re.sub(r"([A-Z])", lambda m: "-" + m.group(1).lower(), field)
@@ -406,11 +416,12 @@ def _run_pending_operations() -> None:
 
 def _reset_between_doors() -> None:
     """Start the next door from the same state: no jobs, and the job system on."""
-    from jobs.models import DLQEntry, Job
+    from jobs.models import DLQEntry, Job, Pause
     from jobs.services.audit import Actor
     from jobs.services.config import config_update
 
     DLQEntry.objects.all().delete()
+    Pause.objects.all().delete()
     Job.objects.update(retried_from=None)
     Job.objects.all().delete()
     config_update(actor=Actor.cli("tests"), changes={"worker": {"enabled": True}, "queue": {"maxConcurrent": 3}})

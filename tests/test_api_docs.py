@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from jobs.engine.admission import job_claim_next
-from jobs.models import DLQEntry, Job, Status, WorkerHeartbeat
+from jobs.models import DLQEntry, Job, Pause, Status, WorkerHeartbeat
 from jobs.services.config import config_get
 from jobs.services.lifecycle import job_force_fail
 from jobs.services.operations import dlq_retry_all_start, operation_run
@@ -142,6 +142,19 @@ def _one_worker_alive(cli, tmp_path):
     return {}
 
 
+def _setup_sleeping(cli, tmp_path):
+    job_submit(actor=cli, entrypoint="demo.sleep", params={"seconds": 1})
+    return {}
+
+
+def _setup_paused(cli, tmp_path):
+    from jobs.services.pauses import pause_set
+
+    _setup_sleeping(cli, tmp_path)
+    pause_set(actor=cli, entrypoint="demo.sleep", reason="upstream down")
+    return {}
+
+
 def _nothing(cli, tmp_path):
     submit(cli, 1)
     return {}
@@ -231,6 +244,19 @@ SCENARIOS = {
         _one_worker_alive,
         lambda out, env, tmp_path: (
             (json.loads(out)["status"], json.loads(out)["data"]["jobs"]["store"]["queued"]) == ("healthy", 1)
+        ),
+    ),
+    "pause-entrypoint": (
+        _setup_sleeping,
+        lambda out, env, tmp_path: (
+            (json.loads(out)["paused"]["what"], json.loads(out)["paused"]["queued"]) == ("demo.sleep", 1)
+            and Pause.objects.filter(entrypoint="demo.sleep").exists()
+        ),
+    ),
+    "resume-entrypoint": (
+        _setup_paused,
+        lambda out, env, tmp_path: (
+            json.loads(out) == {"resumed": "demo.sleep", "queued": 1} and not Pause.objects.exists()
         ),
     ),
     "force-fail-running": (

@@ -17,8 +17,13 @@ from jobs import selectors
 from jobs.actions import inputs
 from jobs.actions.inputs import config_changes
 from jobs.actions.validation import invalid_input
-from jobs.representations import action_request_to_dict, job_to_dict, operation_to_dict
-from jobs.services import approvals, dlq, four_eyes, lifecycle, operations, submission, system
+from jobs.representations import (
+    action_request_to_dict,
+    job_to_dict,
+    operation_to_dict,
+    pause_to_dict,
+)
+from jobs.services import approvals, dlq, four_eyes, lifecycle, operations, pauses, submission, system
 from jobs.services.audit import Actor, authorize
 from jobs.services.config import config_update
 from jobs.services.errors import InvalidInput, ServiceError
@@ -257,3 +262,17 @@ def four_eyes_request(action_name: str, title: str, actor: Actor, data: BaseMode
         f"until {request.expires_at:%H:%M:%S %Z}"
     )
     return Outcome({"request": action_request_to_dict(request)}, message, 202)
+
+
+def queue_pause(actor: Actor, data: inputs.PauseTarget, target: None) -> Outcome:
+    pause = pauses.pause_set(actor=actor, entrypoint=data.entrypoint, priority=data.priority, reason=data.reason)
+    queued = selectors.paused_queued_count(pause)
+    message = f"paused {pause.what}: {queued} queued job{'' if queued == 1 else 's'} wait until it is resumed"
+    return Outcome({"paused": pause_to_dict(pause, queued)}, message, 201)
+
+
+def queue_resume(actor: Actor, data: inputs.PauseTarget, target: None) -> Outcome:
+    what = data.entrypoint or f"{data.priority} priority"
+    queued = pauses.pause_lift(actor=actor, entrypoint=data.entrypoint, priority=data.priority, reason=data.reason)
+    message = f"resumed {what}: {queued} queued job{'' if queued == 1 else 's'} may start again"
+    return Outcome({"resumed": what, "queued": queued}, message)

@@ -108,6 +108,13 @@ class EditedRetry(StrictInput):
     reason: RequiredReason
 
 
+class PauseTarget(Reason):
+    """One entry point, or one priority (the action says so when both or neither is given)."""
+
+    entrypoint: Text | None = Field(None, max_length=200, description="the entry point to pause or resume")
+    priority: PriorityName | None = Field(None, description="or a priority instead")
+
+
 class BulkCancel(Reason):
     ids: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=1000)
 

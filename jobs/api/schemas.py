@@ -172,6 +172,29 @@ class CanceledOut(Schema):
     canceled: int
 
 
+class PauseOut(Schema):
+    entrypoint: str | None
+    priority: PriorityName | None
+    what: str = Field(description='"demo.sleep" or "low priority"')
+    reason: str
+    pausedBy: str
+    pausedAt: datetime
+    queued: int | None = Field(description="queued jobs it holds back, counted up to 10,000")
+
+
+class PausedOut(Schema):
+    paused: PauseOut
+
+
+class ResumedOut(Schema):
+    resumed: str
+    queued: int
+
+
+class PausePageOut(Schema):
+    items: list[PauseOut]
+
+
 class FailedOut(Schema):
     failed: int
 

@@ -16,13 +16,16 @@ from jobs.api.schemas import (
     FailedOut,
     HealthOut,
     OperationStartedOut,
+    PausedOut,
+    PausePageOut,
     QueueStatsOut,
     RemovedExportOut,
+    ResumedOut,
     StoreStatsOut,
     WorkersOut,
     errors,
 )
-from jobs.representations import worker_to_dict
+from jobs.representations import pause_to_dict, worker_to_dict
 from jobs.services.config import config_get
 
 router = Router(tags=["system"])
@@ -52,6 +55,25 @@ def queue_stats(request: HttpRequest):
 def queue_cancel_low_priority(request: HttpRequest, payload: inputs.Reason):
     """Backpressure relief: cancel every queued low-priority job."""
     return answer(request, "queue.cancel_low_priority", payload)
+
+
+@router.get("/queue/pauses", response={200: PausePageOut, **errors()})
+def queue_pauses(request: HttpRequest):
+    """Paused entry points and priorities, with how many queued jobs each holds back."""
+    require_perm(request)
+    return {"items": [pause_to_dict(pause, queued) for pause, queued in selectors.pauses()]}
+
+
+@action_route(router, "queue.pause", response={201: PausedOut}, codes=(400, 409))
+def queue_pause(request: HttpRequest, payload: inputs.PauseTarget):
+    """Hold back one entry point (or one priority): its jobs stay queued and count for backpressure."""
+    return answer(request, "queue.pause", payload)
+
+
+@action_route(router, "queue.resume", response={200: ResumedOut}, codes=(400, 404))
+def queue_resume(request: HttpRequest, payload: inputs.PauseTarget):
+    """Let a paused entry point (or priority) start again, in its order."""
+    return answer(request, "queue.resume", payload)
 
 
 @router.get("/store/stats", response={200: StoreStatsOut, **errors()})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from jobs import selectors
 from jobs.cli.base import Session, add_action, add_read, checked_limit, job_id, limit_option
 from jobs.models import Priority, Status
-from jobs.representations import job_detail_to_dict, job_to_dict
+from jobs.representations import job_detail_to_dict, job_to_dict, pause_to_dict
 
 
 def register(sub) -> None:
@@ -26,6 +26,9 @@ def register(sub) -> None:
     add_action(sub, "job.submit", positional=["entrypoint"], json_fields=["params"])
     add_action(sub, "job.cancel")
     add_action(sub, "queue.cancel_low_priority")
+    add_action(sub, "queue.pause")
+    add_action(sub, "queue.resume")
+    add_read(sub, "paused", paused_list, "paused entry points and priorities, with the queued jobs each holds back")
     add_action(sub, "job.force_fail")
 
 
@@ -41,3 +44,7 @@ def job_list(session: Session, options: dict) -> None:
 
 def job_show(session: Session, options: dict) -> None:
     session.show(job_detail_to_dict(*selectors.job_with_events(job_id(options["job_id"]))))
+
+
+def paused_list(session: Session, options: dict) -> None:
+    session.show([pause_to_dict(pause, queued) for pause, queued in selectors.pauses()])

@@ -76,6 +76,10 @@ _CLAIM_STEPS = """job AS (
     SELECT id FROM jobs_job
     WHERE status = 'queued' AND next_attempt_at <= %(now)s AND EXISTS (SELECT 1 FROM slot)
       AND NOT EXISTS (SELECT 1 FROM jobs_admissionslot holding WHERE holding.job_id = jobs_job.id)
+      AND NOT EXISTS (
+        SELECT 1 FROM jobs_pause paused
+        WHERE paused.entrypoint = jobs_job.entrypoint OR paused.priority = jobs_job.priority
+      )
     ORDER BY priority, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED
 ), claimed AS (
     UPDATE jobs_job SET status = 'running', attempts = attempts + 1, started_at = %(now)s, updated_at = %(now)s,

@@ -14,6 +14,7 @@ from jobs.models import (
     DLQEntry,
     Event,
     Job,
+    Pause,
     RuntimeConfig,
 )
 from jobs.services.errors import NotFound
@@ -92,3 +93,26 @@ def action_requests(*, limit: int = 50) -> list[ActionRequest]:
 def action_requests_pending_count() -> int:
     """Pending four-eyes requests not yet past their time (a handful at most)."""
     return ActionRequest.objects.filter(state=ActionRequest.State.PENDING, expires_at__gt=timezone.now()).count()
+
+
+# Counting the queued jobs of a pause stops here ("10,000 or more"), so a page never scans a backlog.
+PAUSED_COUNT_CAP = 10_000
+
+
+def pauses() -> list[tuple[Pause, int]]:
+    """Each paused entry point or priority (a handful), with the queued jobs it holds back (capped)."""
+    return [(pause, paused_queued_count(pause)) for pause in Pause.objects.order_by("paused_at")]
+
+
+def paused_queued_count(pause: Pause) -> int:
+    """Queued jobs the pause holds back, counted up to PAUSED_COUNT_CAP (over the queued-order index)."""
+    held = {"entrypoint": pause.entrypoint} if pause.entrypoint else {"priority": pause.priority}
+    return Job.objects.queued().filter(**held)[:PAUSED_COUNT_CAP].count()
+
+
+def paused_names() -> tuple[set[str], set[int]]:
+    """The paused entry points and priorities, for marking queued jobs as paused on a page."""
+    rows = list(Pause.objects.values_list("entrypoint", "priority"))
+    return {entrypoint for entrypoint, _ in rows if entrypoint}, {
+        priority for _, priority in rows if priority is not None
+    }

@@ -32,6 +32,9 @@ EVENT_TYPES = (
     "dlq:evicted",
     # Not a job's transition: system_health's status or set of issues changed (services.health).
     "health:changed",
+    # Nor these: an entry point or a priority was paused or resumed (services.pauses).
+    "queue:paused",
+    "queue:resumed",
 )
 
 

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET
 
 from jobs import selectors
 from jobs.github.watcher_state import watcher_status
+from jobs.models import Priority
 from jobs.selectors.stats import capacity_warning
 from jobs.services.config import config_get
 from jobs.views.common import HtmxHttpRequest, login_required, page, require_perm
@@ -108,6 +109,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     context = {
         "health": health,
         "capacity_warning": capacity_warning(cfg, slots=health["data"]["jobs"]["worker"]["slots"]),
+        "paused": _paused_names(),
         "store": health["data"]["jobs"]["store"],
         "metrics": key_metrics(health),
         "chart": throughput_chart(selectors.event_throughput(minutes=60)),
@@ -115,3 +117,9 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
         "run_times": run_time_rows(),
     }
     return page(request, "jobs/dashboard.html", context, partial="live")
+
+
+def _paused_names() -> list[str]:
+    """What is paused, as people say it ("demo.sleep", "low priority"), for the dashboard's banner."""
+    entrypoints, priorities = selectors.paused_names()
+    return sorted(entrypoints) + [f"{Priority(rank).label} priority" for rank in sorted(priorities)]

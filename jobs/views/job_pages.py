@@ -30,6 +30,7 @@ def job_list(request: HtmxHttpRequest) -> HttpResponse:
     }
     return page(request, "jobs/job_list.html", context, partial="results")
 
+        **_paused(),
 
 @login_required
 @require_GET
@@ -48,3 +49,10 @@ def job_detail(request: HtmxHttpRequest, job_id: uuid.UUID) -> HttpResponse:
         "own_job": request.user.get_username() in {job.submitted_by, job.imported_by},
     }
     return page(request, "jobs/job_detail.html", context, partial="live")
+        **_paused(),
+
+
+def _paused() -> dict[str, set]:
+    """What _status.html needs to mark a queued job whose entry point or priority is paused."""
+    entrypoints, priorities = selectors.paused_names()
+    return {"paused_entrypoints": entrypoints, "paused_priorities": priorities}

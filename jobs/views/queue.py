@@ -1,4 +1,4 @@
-"""The backpressure panel: utilization, cancel low-priority jobs, capacity."""
+"""The backpressure panel: utilization, cancel low-priority jobs, capacity, pausing one kind of work."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ from django.http import HttpResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import selectors
+from jobs import entrypoints, selectors
 from jobs.actions.perform import perform
 from jobs.forms import CapacityForm
+from jobs.models import Priority
+from jobs.selectors.records import PAUSED_COUNT_CAP
 from jobs.selectors.stats import capacity_warning
 from jobs.services.audit import Actor
 from jobs.services.config import config_get
@@ -26,6 +28,10 @@ def backpressure(request: HtmxHttpRequest) -> HttpResponse:
         "queue": selectors.queue_stats(cfg),
         "low_priority": selectors.low_priority_queued().count(),
         "capacity_warning": capacity_warning(cfg),
+        "pauses": selectors.pauses(),
+        "paused_cap": PAUSED_COUNT_CAP,
+        "entrypoint_names": entrypoints.names(),
+        "priority_names": [priority.label for priority in Priority],
     }
     return page(request, "jobs/backpressure.html", context, partial="live")
 
