@@ -27,10 +27,10 @@ def job_list(request: HtmxHttpRequest) -> HttpResponse:
         "page": result,
         "filtered": any(filters.values()),
         "first_page": not request.GET.get("cursor"),
+        **_paused(),
     }
     return page(request, "jobs/job_list.html", context, partial="results")
 
-        **_paused(),
 
 @login_required
 @require_GET
@@ -47,9 +47,9 @@ def job_detail(request: HtmxHttpRequest, job_id: uuid.UUID) -> HttpResponse:
         "retries": list(job.retries.order_by("created_at")),
         "dlq_entry": selectors.dlq_entry_of(job.id),
         "own_job": request.user.get_username() in {job.submitted_by, job.imported_by},
+        **_paused(),
     }
     return page(request, "jobs/job_detail.html", context, partial="live")
-        **_paused(),
 
 
 def _paused() -> dict[str, set]:
