@@ -95,8 +95,9 @@ def test_it_writes_one_event_per_transition(cli):
     dlq_discard(actor=cli, job_id=poisoned.id, reason="poisoned")
     assert Event.objects.get(type="dlq:discarded").job_id == poisoned.id
 
-    # health:changed is the reconciler's (tests/test_incident_timeline.py), not a transition's.
-    required = set(EVENT_TYPES) - {"dlq:evicted", "health:changed"}
+    # health:changed is the reconciler's (tests/test_incident_timeline.py), queue:paused and
+    # queue:resumed an operator's (tests/test_pauses.py): none is a job's transition.
+    required = set(EVENT_TYPES) - {"dlq:evicted", "health:changed", "queue:paused", "queue:resumed"}
     assert required <= set(Event.objects.values_list("type", flat=True))
 
 
