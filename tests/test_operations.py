@@ -10,8 +10,9 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
+from django.utils import timezone
 
-from jobs.models import AuditEntry, DLQEntry, Job
+from jobs.models import AuditEntry, DLQEntry, Job, Status
 from jobs.services.config import config_update
 from jobs.services.lifecycle import job_force_fail
 from jobs.services.submission import job_submit
@@ -27,6 +28,32 @@ def dead(cli, n: int, *, seconds: float = 0.05) -> None:
     for i in range(n):
         job, _ = job_submit(actor=cli, entrypoint="demo.sleep", params={"seconds": seconds, "n": i})
         job_force_fail(actor=cli, job_id=job.id, reason="upstream down")
+
+
+def dead_in_bulk(count: int) -> None:
+    """count DLQ entries at once (failed jobs written directly, as an import would)."""
+    now = timezone.now()
+    jobs = Job.objects.bulk_create(
+        [
+            Job(
+                job_key=f"bulk:{n}",
+                entrypoint="demo.noop",
+                params={"n": n},
+                status=Status.FAILED,
+                attempts=3,
+                last_error="RuntimeError: upstream down",
+                created_at=now,
+                updated_at=now,
+                completed_at=now,
+            )
+            for n in range(count)
+        ],
+        batch_size=2000,
+    )
+    DLQEntry.objects.bulk_create(
+        [DLQEntry(job=job, reason="Max attempts exceeded (3/3)", attempts=3, fingerprint="f") for job in jobs],
+        batch_size=2000,
+    )
 
 
 def operation_of(api, operation_id) -> dict:
@@ -117,3 +144,31 @@ def test_it_waits_while_the_queue_never_drains_until_an_operator_cancels_it(api,
     assert stopped["result"].get("retried", 0) == 0 and DLQEntry.objects.count() == 28
     with pytest.raises(CommandError, match="has already ended"):
         call_command("jobs", "operations", "cancel", second, "--reason", "again")
+
+
+def test_a_running_retry_all_canceled_stops_between_batches_and_keeps_what_it_did(api, cli, workers):
+    from jobs.services.operations import BATCH_SIZE
+
+    # Room for everything, and nothing runs: what is counted is only what the retry-all did.
+    config_update(actor=cli, changes={"worker": {"enabled": False}, "queue": {"maxQueueSize": 100_000}})
+    dead_in_bulk(10 * BATCH_SIZE)
+    workers(1)
+    operation_id = api("operator").post("/api/dlq/retry-all", {"reason": "upstream back"}).json()["operation"]["id"]
+    wait_for(lambda: operation_of(api, operation_id)["done"] >= BATCH_SIZE, timeout=60, message="a batch done")
+
+    answer = api("operator").post(f"/api/operations/{operation_id}/cancel", {"reason": "wrong fix"})
+
+    assert answer.status_code == 200, answer.json()
+    assert answer.json()["cancelRequested"] and answer.json()["state"] in ("running", "canceled")
+    final = wait_for(
+        lambda: (state := operation_of(api, operation_id))["state"] != "running" and state,
+        timeout=60,
+        message="the operation stopped",
+    )
+    retried = final["result"]["retried"]
+    print(f"canceled after {retried} of {10 * BATCH_SIZE} entries")
+    assert final["state"] == "canceled" and "canceled by operator" in final["progress"]
+    assert retried % BATCH_SIZE == 0 and 0 < retried < 10 * BATCH_SIZE, "whole batches, then it stopped"
+    assert DLQEntry.objects.count() == 10 * BATCH_SIZE - retried
+    assert Job.objects.exclude(retried_from=None).count() == retried
+    assert last_audit("operation.cancel").before["state"] == "running"
