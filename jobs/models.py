@@ -444,7 +444,7 @@ class ApiToken(models.Model):
 
 
 # Operations that stop between batches when canceled; the others run as one transaction.
-CANCELABLE_OPERATION_KINDS = ("dlq.retry_all", "dlq.retry_group")
+CANCELABLE_OPERATION_KINDS = ("dlq.retry_all", "dlq.retry_group", "jobs.bulk_run")
 
 
 class BackgroundOperation(models.Model):
@@ -652,3 +652,50 @@ class Pause(models.Model):
     def what(self) -> str:
         """The paused work as people say it: "demo.sleep" or "low priority"."""
         return self.entrypoint or f"{Priority(self.priority).label} priority"
+
+
+class BulkSelection(models.Model):
+    """The frozen target set of a bulk action on a filter (its dry run), run later as one operation.
+
+    Freezing copies the ids of the jobs the filter matches and the action could
+    still reach, with a breakdown (entry point, status, DLQ fingerprint) and the
+    effect on the queue. The run processes exactly these ids, whatever matches the
+    filter by then; jobs that ended meanwhile are skipped and counted. The ids are
+    one JSON list (an INSERT ... SELECT builds it in one statement), not a row per
+    job: a hundred thousand rows of a side table cost more to write than the dry
+    run may take.
+    """
+
+    class Kind(models.TextChoices):
+        CANCEL = "cancel"
+        RETRY = "retry"
+        FORCE_FAIL = "force_fail"
+
+    class State(models.TextChoices):
+        FROZEN = "frozen"  # a dry run: nothing has changed yet
+        STARTED = "started"  # run as ``operation`` (its progress and end state are the operation's)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    action = models.CharField(max_length=20, choices=Kind.choices)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    # What was asked for: the filter's fields, or {"ids": n} for picked jobs.
+    filter = models.JSONField(default=dict, blank=True)
+    ids = models.JSONField(default=list, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    # [[entrypoint, status, fingerprint or null, count], ...], largest first.
+    breakdown = models.JSONField(default=list, blank=True)
+    effect = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.FROZEN)
+    operation = models.OneToOneField(
+        BackgroundOperation, null=True, blank=True, on_delete=models.SET_NULL, related_name="selection"
+    )
+    reason = models.TextField(blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.action} of {self.total} jobs frozen by {self.created_by}"
+
+    @property
+    def expired(self) -> bool:
+        return self.state == self.State.FROZEN and self.expires_at <= timezone.now()

@@ -123,6 +123,38 @@ def audit_entry_to_dict(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
+def selection_breakdown(rows: list[list[Any]]) -> dict[str, list[dict[str, Any]]]:
+    """A frozen selection's [entrypoint, status, fingerprint, count] rows, summed by each of the three."""
+    sums: dict[str, dict[Any, int]] = {"entrypoint": {}, "status": {}, "fingerprint": {}}
+    for entrypoint, status, fingerprint, n in rows:
+        for name, value in (("entrypoint", entrypoint), ("status", status), ("fingerprint", fingerprint)):
+            sums[name][value] = sums[name].get(value, 0) + n
+    return {
+        f"by{name[:1].upper()}{name[1:]}": [
+            {name: value, "count": n} for value, n in sorted(counted.items(), key=lambda item: (-item[1], str(item[0])))
+        ]
+        for name, counted in sums.items()
+    }
+
+
+def selection_to_dict(selection) -> dict[str, Any]:
+    """A bulk action's frozen selection (its dry run): what a run would hit, without the ids themselves."""
+    return {
+        "id": str(selection.id),
+        "action": selection.action,
+        "state": "expired" if selection.expired else selection.state,
+        "createdBy": selection.created_by,
+        "createdAt": iso(selection.created_at),
+        "expiresAt": iso(selection.expires_at),
+        "filter": selection.filter,
+        "count": selection.total,
+        "breakdown": selection_breakdown(selection.breakdown),
+        "effect": selection.effect,
+        "operation": str(selection.operation_id) if selection.operation_id else None,
+        "reason": selection.reason,
+    }
+
+
 def operation_to_dict(operation) -> dict[str, Any]:
     """A background operation (retry all) and its progress."""
     return {

@@ -14,6 +14,7 @@ from jobs.github.webhook import webhook
 from jobs.views import (
     approvals,
     audit,
+    bulk,
     config,
     dashboard,
     dlq,
@@ -47,6 +48,7 @@ pages = [
     path("", dashboard.dashboard, name="dashboard"),
     path("jobs/", job_pages.job_list, name="job-list"),
     path("jobs/<uuid:job_id>/", job_pages.job_detail, name="job-detail"),
+    path("jobs/bulk/<uuid:selection_id>/", bulk.bulk_detail, name="bulk-detail"),
     path("dlq/", dlq.dlq_list, name="dlq-list"),
     path("operations/<uuid:operation_id>/", dlq.operation_detail, name="operation-detail"),
     path("backpressure/", queue.backpressure, name="backpressure"),
@@ -70,6 +72,8 @@ settings_forms = [
     path("backpressure/capacity", queue.capacity_update, name="capacity-update"),
     # The dlq.retry_edited action: a form that shows the job's params to edit.
     path("dlq/<uuid:target>/retry-edited", dlq.dlq_retry_edited_view, name="dlq-retry-edited"),
+    # The jobs.bulk_freeze action: answers the dry-run page of the selection it froze.
+    path("jobs/bulk", bulk.bulk_freeze_view, name="bulk-freeze"),
 ]
 
 actions = [

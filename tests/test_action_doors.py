@@ -43,6 +43,8 @@ VALID: dict[str, dict[str, Any]] = {
     "job.submit_batch": {"jobs": [{"entrypoint": "demo.noop", "params": {"n": 1}}]},
     "job.cancel": {"reason": "not needed"},
     "jobs.cancel": {"reason": "duplicates"},  # ids added from the world
+    "jobs.bulk_freeze": {"action": "cancel", "filter": {"priority": "low"}},
+    "jobs.bulk_run": {"reason": "duplicates"},  # the selection comes from the world
     "job.force_fail": {"reason": "stuck"},
     "job.approve": {"reason": "looks right"},
     "job.reject": {"reason": "too risky"},
@@ -75,6 +77,8 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "job.submit_batch": ({"jobs": []}, "jobs: List should have at least 1 item"),
     "job.cancel": ({"reason": "  "}, "reason: required"),
     "jobs.cancel": ({"reason": "x"}, "ids: required"),
+    "jobs.bulk_freeze": ({"action": "cancel", "filter": {"colour": "red"}}, "filter.colour: unknown field"),
+    "jobs.bulk_run": ({"reason": " "}, "reason: required"),
     "job.force_fail": ({"reason": ""}, "reason: required"),
     "job.approve": ({"reason": "x" * 2001}, "reason: String should have at most 2000 characters"),
     "job.reject": ({"reason": " "}, "reason: required"),
@@ -148,6 +152,17 @@ class World:
 
     def _jobs_cancel(self):
         self.extra["ids"] = [str(self._queued().id), str(self._queued().id)]
+
+    def _jobs_bulk_freeze(self):
+        self._queued(priority=Priority.LOW)
+
+    def _jobs_bulk_run(self):
+        """A dry run the caller (admin at every door) froze: one low-priority job to cancel."""
+        from jobs.services.audit import Actor
+        from jobs.services.bulk import bulk_freeze
+
+        self._queued(priority=Priority.LOW)
+        self.target = str(bulk_freeze(actor=Actor.cli("admin"), action="cancel", filters={"priority": "low"}).id)
 
     def _waiting(self, **fields):
         job = make_job(status=Status.WAITING_APPROVAL, issue_id="5", submitted_by="someone-else", **fields)

@@ -122,6 +122,32 @@ ACTIONS: dict[str, Action] = {
             console=ConsoleDoor("jobs/cancel", "jobs-cancel", "jobs:job-list"),
         ),
         Action(
+            name="jobs.bulk_freeze",
+            title="Freeze the jobs a bulk action would hit (dry run)",
+            runbook="Bulk cancel, retry or force-fail on a filter: the dry run",
+            permission="jobs.cancel_job",  # and the kind's own: retry_job, force_fail_job (admin)
+            object_type="selection",
+            input=inputs.BulkFreeze,
+            perform=effects.bulk_freeze,
+            # Its own view: it answers the dry-run page of the selection it froze.
+            console=ConsoleDoor("jobs/bulk", "bulk-freeze", "jobs:job-list", generic=False),
+            api="POST /api/jobs/bulk",
+            cli="bulk freeze",
+        ),
+        Action(
+            name="jobs.bulk_run",
+            title="Run a frozen bulk selection in the background",
+            runbook="Bulk cancel, retry or force-fail on a filter: the run",
+            permission="jobs.cancel_job",  # and the kind's own: retry_job, force_fail_job (admin)
+            object_type="selection",
+            input=inputs.Reason,
+            perform=effects.bulk_run,
+            target="selection",
+            console=ConsoleDoor("jobs/bulk/<uuid:target>/run", "bulk-run", "jobs:bulk-detail", back_with_target=True),
+            api="POST /api/jobs/bulk/{id}/run",
+            cli="bulk run",
+        ),
+        Action(
             name="job.force_fail",
             title="Force-fail a job",
             runbook="Emergency: force fail running jobs (one job)",

@@ -6,6 +6,7 @@ answer and the one line the console and the CLI show.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ from jobs.representations import (
     job_to_dict,
     operation_to_dict,
     pause_to_dict,
+    selection_to_dict,
 )
-from jobs.services import approvals, dlq, four_eyes, lifecycle, operations, pauses, submission, system
+from jobs.services import approvals, bulk, dlq, four_eyes, lifecycle, operations, pauses, submission, system
 from jobs.services.audit import Actor, authorize
 from jobs.services.config import config_update
 from jobs.services.errors import InvalidInput, ServiceError
@@ -84,6 +86,33 @@ def cancel_selected(actor: Actor, data: inputs.BulkCancel, target: None) -> Outc
     skipped = len(data.ids) - len(canceled)
     note = f" ({skipped} had already ended)" if skipped else ""
     return Outcome({"canceled": len(canceled), "ids": canceled}, f"canceled {len(canceled)} jobs{note}")
+
+
+def bulk_freeze(actor: Actor, data: inputs.BulkFreeze, target: None) -> Outcome:
+    filters = data.filter.model_dump(exclude_none=True) if data.filter else {}
+    if "params" in filters:
+        params = filters["params"]
+        filters["params"] = selectors.params_filter(json.dumps(params) if isinstance(params, dict) else params)
+    selection = bulk.bulk_freeze(
+        actor=actor, action=data.action, filters=filters, ids=job_ids(data.ids) if data.ids else None
+    )
+    verb = {"cancel": "cancel", "retry": "retry from the DLQ", "force_fail": "force-fail"}[selection.action]
+    jobs = "job" if selection.total == 1 else "jobs"
+    message = (
+        f"froze {selection.total} {jobs} to {verb} as selection {selection.id}; "
+        f"nothing changes until it runs, within {bulk.SELECTION_MINUTES} minutes"
+    )
+    return Outcome({"selection": selection_to_dict(selection)}, message, 201)
+
+
+def bulk_run(actor: Actor, data: inputs.Reason, selection_id) -> Outcome:
+    operation = operations.bulk_run_start(actor=actor, selection_id=selection_id, reason=data.reason)
+    jobs = "job" if operation.total == 1 else "jobs"
+    message = (
+        f"running selection {selection_id} ({operation.total} frozen {jobs}) in the background: "
+        f"operation {operation.id}"
+    )
+    return Outcome({"operation": operation_to_dict(operation)}, message, 202)
 
 
 def job_ids(values: list[str]) -> list[str]:

@@ -119,6 +119,41 @@ class BulkCancel(Reason):
     ids: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=1000)
 
 
+def _blank_is_none(value: Any) -> Any:
+    """A form's empty select or text box means "any"."""
+    return None if value == "" else value
+
+
+BlankIsNone = BeforeValidator(_blank_is_none)
+
+
+class BulkFilter(StrictInput):
+    """The Jobs page's filters (GET /api/jobs's): every one given must hold; none means every job."""
+
+    status: Annotated[StatusName | None, BlankIsNone] = None
+    priority: Annotated[PriorityName | None, BlankIsNone] = None
+    entrypoint: Annotated[Annotated[Text, Field(max_length=200)] | None, BlankIsNone] = None
+    # An id, the start of a jobKey, or part of lastError.
+    q: Annotated[Annotated[Text, Field(max_length=255)] | None, BlankIsNone] = None
+    params: Annotated[
+        dict[str, Any] | Text | None,
+        BlankIsNone,
+        Field(description='what params hold: {"region": "eu"} or "region=eu,customer.tier=gold"'),
+    ] = None
+
+
+class BulkFreeze(StrictInput):
+    """A bulk action's dry run: which jobs it would hit, frozen. Changes no job."""
+
+    action: Literal["cancel", "retry", "force_fail"] = Field(
+        description="cancel (operator), retry the DLQ entries (operator) or force_fail (admin)"
+    )
+    filter: Annotated[BulkFilter | None, BeforeValidator(_json_text)] = None
+    ids: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None, min_length=1, max_length=1000, description="picked jobs, instead of a filter"
+    )
+
+
 class Submission(StrictInput):
     entrypoint: Text = Field(min_length=1, max_length=200)
     params: dict[str, Any] | None = None

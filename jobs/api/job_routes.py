@@ -21,6 +21,7 @@ from jobs.api.schemas import (
     JobOut,
     JobPageOut,
     OperationStartedOut,
+    SelectionFrozenOut,
     errors,
 )
 from jobs.representations import job_detail_to_dict, job_to_dict
@@ -44,6 +45,20 @@ def job_submit(request: HttpRequest, payload: inputs.Submission):
 def job_submit_batch(request: HttpRequest, payload: inputs.SubmissionBatch):
     """Submit up to 1000 jobs in one transaction; one item per job, in order: {job, created} or {error}."""
     return answer(request, "job.submit_batch", payload)
+
+
+@action_route(router, "jobs.bulk_freeze", response={201: SelectionFrozenOut}, codes=(400, 409))
+def job_bulk_freeze(request: HttpRequest, payload: inputs.BulkFreeze):
+    """A bulk action's dry run: freeze the jobs a filter (or ids) selects that the action can reach,
+    with a breakdown and the effect on the queue. No job changes; 409 when none matches."""
+    return answer(request, "jobs.bulk_freeze", payload)
+
+
+@action_route(router, "jobs.bulk_run", response={202: OperationStartedOut}, codes=(400, 404, 409))
+def job_bulk_run(request: HttpRequest, id: UUID, payload: inputs.Reason):
+    """Run a frozen selection in the background: exactly its jobs, those ended meanwhile skipped.
+    409 when it is another user's, has expired or has already run."""
+    return answer(request, "jobs.bulk_run", payload, id)
 
 
 @router.get("/jobs", response={200: JobPageOut, **errors(400)})

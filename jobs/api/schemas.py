@@ -262,6 +262,51 @@ class OperationStartedOut(Schema):
     operation: OperationOut
 
 
+class EntrypointCountOut(Schema):
+    entrypoint: str
+    count: int
+
+
+class StatusCountOut(Schema):
+    status: str
+    count: int
+
+
+class FingerprintCountOut(Schema):
+    fingerprint: str | None = Field(description="the DLQ error group; null for jobs not in the DLQ")
+    count: int
+
+
+class SelectionBreakdownOut(Schema):
+    byEntrypoint: list[EntrypointCountOut]
+    byStatus: list[StatusCountOut]
+    byFingerprint: list[FingerprintCountOut]
+
+
+class SelectionOut(Schema):
+    """A bulk action's dry run: the frozen jobs, counted, and what running it would do to the queue."""
+
+    id: UUID
+    action: Literal["cancel", "retry", "force_fail"]
+    state: str = Field(description="frozen, expired (not run in time) or started (see operation)")
+    createdBy: str
+    createdAt: datetime
+    expiresAt: datetime
+    filter: dict[str, Any] = Field(description='the filter it froze, or {"ids": n} for picked jobs')
+    count: int
+    breakdown: SelectionBreakdownOut
+    effect: dict[str, Any] = Field(
+        description="retry: newQueued, fitNow (below the pace), waitForRoom; cancel and force_fail: "
+        "freedQueued, freedRunning, freedWaiting, queuedAfter, backpressureAfter"
+    )
+    operation: UUID | None
+    reason: str
+
+
+class SelectionFrozenOut(Schema):
+    selection: SelectionOut
+
+
 class ActionRequestOut(Schema):
     """A destructive action waiting for a second admin (four eyes), or what came of it."""
 

@@ -12,8 +12,9 @@ from django.db.models import Count, QuerySet
 from django.utils import timezone
 
 from jobs.jobsconfig import JobsSettings
-from jobs.models import DLQEntry, Job
+from jobs.models import BulkSelection, DLQEntry, Job
 from jobs.selectors.lists import dlq_entries
+from jobs.services.errors import NotFound
 
 
 def count_by_entrypoint(rows: QuerySet, field: str = "entrypoint") -> list[tuple[str, int]]:
@@ -36,3 +37,16 @@ def dlq_group_entries(fingerprint: str | None) -> QuerySet[DLQEntry]:
 def active_jobs_among(ids: list[str]) -> QuerySet[Job]:
     """The jobs of ``ids`` that a cancel still reaches (waiting, queued or running)."""
     return Job.objects.active().filter(id__in=ids)
+
+
+def bulk_selection(selection_id) -> BulkSelection:
+    """A bulk action's frozen selection, without its ids (a dry run's page), or NotFound."""
+    selection = BulkSelection.objects.defer("ids").select_related("operation").filter(id=selection_id).first()
+    if selection is None:
+        raise NotFound(f"selection {selection_id} not found")
+    return selection
+
+
+def matching_count(jobs: QuerySet[Job], cap: int) -> int:
+    """How many jobs a filter matches, counted no further than ``cap`` (the Jobs page's "all N matching")."""
+    return jobs.order_by()[:cap].count()

@@ -58,15 +58,20 @@ def _mark_final(job: Job, status: str, *, reason: str = "", error: str | None = 
     job.save(update_fields=["status", "status_reason", "last_error", "completed_at", "updated_at", "lease_expires_at"])
 
 
-def jobs_cancel(*, actor: Actor, job_ids: list, reason: str, action: str = "jobs.cancel") -> list[str]:
-    """Cancel several jobs in one transaction and one audit entry; skips ended ones."""
+def jobs_cancel(
+    *, actor: Actor, job_ids: list, reason: str, action: str = "jobs.cancel", context: dict | None = None
+) -> list[str]:
+    """Cancel several jobs in one transaction and one audit entry; skips ended ones.
+
+    ``context`` goes into the audit entry's ``after`` (a bulk run names its selection).
+    """
     reason = required_reason(reason)
     with transaction.atomic():
-        jobs = list(Job.objects.select_for_update().filter(id__in=job_ids, status__in=ACTIVE_STATUSES))
-        return _cancel_locked(actor, jobs, reason, action)
+        jobs = list(Job.objects.select_for_update().filter(id__in=job_ids, status__in=ACTIVE_STATUSES).order_by("id"))
+        return _cancel_locked(actor, jobs, reason, action, context)
 
 
-def _cancel_locked(actor: Actor, jobs: list[Job], reason: str, action: str) -> list[str]:
+def _cancel_locked(actor: Actor, jobs: list[Job], reason: str, action: str, context: dict | None = None) -> list[str]:
     now = timezone.now()
     ids = [job.id for job in jobs]
     Job.objects.filter(id__in=ids).update(
@@ -80,7 +85,7 @@ def _cancel_locked(actor: Actor, jobs: list[Job], reason: str, action: str) -> l
         object_ids=ids,
         reason=reason,
         before={"count": len(ids)},
-        after={"status": Status.CANCELED, "count": len(ids)},
+        after={"status": Status.CANCELED, "count": len(ids), **(context or {})},
     )
     return [str(job_id) for job_id in ids]
 
@@ -110,6 +115,27 @@ def _force_fail_locked(jobs: list[Job], reason: str) -> None:
         _mark_final(job, Status.FAILED, reason=reason, error=reason)
         event_emit("job:failed", job=job, error=reason, forced=True)
         dlq_add(job, reason=f"Force-failed: {reason}")
+
+
+def jobs_force_fail(*, actor: Actor, job_ids: list, reason: str, action: str, context: dict | None = None) -> list[str]:
+    """Force-fail the jobs of ``job_ids`` not ended yet, in one transaction and one audit entry; skips ended ones.
+
+    Each goes to the DLQ as a force-failed job does. ``context`` goes into the audit entry's ``after``.
+    """
+    reason = required_reason(reason)
+    with transaction.atomic():
+        jobs = list(Job.objects.select_for_update().filter(id__in=job_ids, status__in=ACTIVE_STATUSES).order_by("id"))
+        _force_fail_locked(jobs, reason)
+        audit_record(
+            actor,
+            action=action,
+            object_type="job",
+            object_ids=[job.id for job in jobs],
+            reason=reason,
+            before={"count": len(jobs)},
+            after={"status": Status.FAILED, "count": len(jobs), **(context or {})},
+        )
+    return [str(job.id) for job in jobs]
 
 
 def jobs_force_fail_running(*, actor: Actor, reason: str) -> int:

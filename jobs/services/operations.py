@@ -28,7 +28,16 @@ from django.utils import timezone
 
 from jobs import selectors
 from jobs.engine.wakeups import publish_operation_after_commit
-from jobs.models import CANCELABLE_OPERATION_KINDS, AuditEntry, BackgroundOperation, DLQEntry, Job, OperationInput
+from jobs.models import (
+    CANCELABLE_OPERATION_KINDS,
+    AuditEntry,
+    BackgroundOperation,
+    BulkSelection,
+    DLQEntry,
+    Job,
+    OperationInput,
+)
+from jobs.services import bulk
 from jobs.services.audit import Actor, audit_record, audit_verify, authorize, required_reason
 from jobs.services.backpressure import paced_limit, room_below_pace
 from jobs.services.config import config_get
@@ -88,6 +97,28 @@ def jsonl_import_start(*, actor: Actor, text: str, skip_bad_lines: bool) -> Back
     with transaction.atomic():
         operation = _start(actor, "jobs.import", total=text.count("\n") + 1, params={"skipBadLines": skip_bad_lines})
         OperationInput.objects.create(operation=operation, data=text.encode())
+    return operation
+
+
+def bulk_run_start(*, actor: Actor, selection_id, reason: str, background: bool = True) -> BackgroundOperation:
+    """Run a frozen selection (jobs.bulk_freeze) in the background: exactly its ids, in batches.
+
+    Its kind's permission is checked first (force-fail is an admin's); only its creator
+    may run it, once, before it expires (409 otherwise).
+    """
+    reason = required_reason(reason)
+    kind = bulk.selection_kind(selection_id)
+    authorize(actor, bulk.PERMISSIONS[kind], action="jobs.bulk_run", object_type="selection")
+    with transaction.atomic():
+        selection = bulk.selection_for_run(actor=actor, selection_id=selection_id)
+        operation = _start(
+            actor,
+            "jobs.bulk_run",
+            total=selection.total,
+            params={"reason": reason, "selection": str(selection.id), "action": selection.action},
+            background=background,
+        )
+        bulk.selection_started(actor=actor, selection=selection, operation_id=operation.id, reason=reason)
     return operation
 
 
@@ -181,6 +212,53 @@ def _retry_entries_present_at_start(operation: BackgroundOperation, actor: Actor
             )
 
 
+# Jobs per transaction of a bulk run. A force-fail puts each job into the DLQ one by one: smaller
+# batches, so that progress moves and a cancel is heard every few seconds.
+BULK_BATCH_SIZE = {BulkSelection.Kind.FORCE_FAIL: 200}
+
+
+def _run_selection(operation: BackgroundOperation, actor: Actor) -> None:
+    """Walk the frozen ids of a selection in order, one batch per transaction with its progress.
+
+    Ids no longer reachable (ended, retried or taken out of the DLQ meanwhile) are
+    skipped and counted. A retry is paced as a retry-all is: it queues only what fits
+    below the pace, and waits for room (_WaitingForRoom) when nothing does. The last
+    audit entry, written when the walk ends or is canceled, gives the counts.
+    """
+    selection = BulkSelection.objects.get(id=operation.params["selection"])
+    # The requester must still hold the permission of this kind (force-fail: admin).
+    authorize(actor, bulk.PERMISSIONS[selection.action], action=operation.kind, object_type="selection")
+    ids, reason = selection.ids, operation.params.get("reason", "")
+    size = BULK_BATCH_SIZE.get(selection.action, BATCH_SIZE)
+    result = {"changed": 0, "skipped": 0, "position": 0, **operation.result}
+    try:
+        while result["position"] < len(ids):
+            _stop_if_canceled(operation)
+            with transaction.atomic():
+                batch = ids[result["position"] : result["position"] + size]
+                room = None
+                if selection.action == BulkSelection.Kind.RETRY:
+                    room = room_below_pace(wanted=len(batch))
+                    if room == 0:
+                        raise _WaitingForRoom()
+                    batch = batch[:room]
+                changed = bulk.bulk_apply(actor=actor, selection=selection, job_ids=batch, reason=reason, room=room)
+                result = {
+                    "changed": result["changed"] + changed,
+                    "skipped": result["skipped"] + len(batch) - changed,
+                    "position": result["position"] + len(batch),
+                }
+                BackgroundOperation.objects.filter(id=operation.id).update(
+                    done=result["position"], result=result, updated_at=timezone.now()
+                )
+    except _Canceled:
+        with transaction.atomic():
+            bulk.selection_finished(actor=actor, selection=selection, result=result, state="canceled")
+        raise
+    with transaction.atomic():
+        bulk.selection_finished(actor=actor, selection=selection, result=result, state="done")
+
+
 def _verify_whole_trail(operation: BackgroundOperation, actor: Actor) -> None:
     """Walk every chain from its start; the result says whether the trail holds, and where not."""
 
@@ -234,6 +312,8 @@ KINDS = {
     "audit.verify": OperationKind("jobs.view_audit", "audit", _verify_whole_trail),
     "emergency.clear_all": OperationKind("jobs.emergency", "job", _clear_all),
     "jobs.import": OperationKind("jobs.import_jobs", "job", _import),
+    # Cancel's permission here; the walk checks its own kind's too (retry, force-fail).
+    "jobs.bulk_run": OperationKind("jobs.cancel_job", "selection", _run_selection),
 }
 
 

@@ -10,8 +10,11 @@ from django.views.decorators.http import require_GET
 from jobs import selectors
 from jobs.forms import JobFilterForm
 from jobs.pagination import keyset_page, parse_limit
+from jobs.selectors.bulk import matching_count
 from jobs.services.errors import NotFound
 from jobs.views.common import HtmxHttpRequest, form_data, login_required, page, require_perm, service_errors
+
+MATCHING_CAP = 10_000
 
 
 @login_required
@@ -27,6 +30,9 @@ def job_list(request: HtmxHttpRequest) -> HttpResponse:
         "page": result,
         "filtered": any(filters.values()),
         "first_page": not request.GET.get("cursor"),
+        # "All N matching this filter" beside the checkboxes; counted no further than the cap.
+        "matching": matching_count(jobs, MATCHING_CAP + 1) if request.user.has_perm("jobs.cancel_job") else 0,
+        "matching_cap": MATCHING_CAP,
         **_paused(),
     }
     return page(request, "jobs/job_list.html", context, partial="results")
