@@ -651,7 +651,9 @@ class Pause(models.Model):
     @property
     def what(self) -> str:
         """The paused work as people say it: "demo.sleep" or "low priority"."""
-        return self.entrypoint or f"{Priority(self.priority).label} priority"
+        if self.entrypoint or self.priority is None:
+            return self.entrypoint
+        return f"{Priority(self.priority).label} priority"
 
 
 class BulkSelection(models.Model):
