@@ -179,11 +179,14 @@ def jobs_clear_all(*, actor: Actor, reason: str) -> dict[str, Any]:
     """Emergency: delete every job, after writing them all to a JSONL export."""
     action = "emergency.clear_all"
     reason = required_reason(reason)
+    refuse_while_jobs_run()  # at once, before any lock is taken
     with transaction.atomic():
         hold_submissions()
         # Every row locked before anything is counted or written: a claim skips locked
-        # rows, so no job starts between the check below and the delete.
-        list(Job.objects.select_for_update().values_list("id", flat=True))
+        # rows, so no job starts between the check below and the delete. Streamed, so
+        # a big store's ids are not all held in memory at once.
+        for _ in Job.objects.select_for_update().values_list("id", flat=True).iterator(chunk_size=5000):
+            pass
         refuse_while_jobs_run()
         # of=("self",): PostgreSQL cannot lock the outer-joined DLQ side of the export query.
         jobs = Job.objects.select_for_update(of=("self",)).order_by("created_at", "id")
