@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from jobs.engine.admission import job_claim_next
-from jobs.models import DLQEntry, Job, Pause, Status, WorkerHeartbeat
+from jobs.models import DLQEntry, Job, JobRollup, Pause, Status, WorkerHeartbeat
 from jobs.services.config import config_get
 from jobs.services.lifecycle import job_force_fail
 from jobs.services.operations import dlq_retry_all_start, operation_run
@@ -160,6 +160,15 @@ def _nothing(cli, tmp_path):
     return {}
 
 
+def _setup_rollup(cli, tmp_path):
+    # Test data: what the job table's trigger leaves after three runs of reports.build this hour.
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    JobRollup.objects.create(
+        bucket_start=hour, entrypoint="reports.build", succeeded=3, run_count=3, run_ms=360, run_le_250=3
+    )
+    return {}
+
+
 SCENARIOS = {
     "submit-batch": (
         _nothing,
@@ -257,6 +266,12 @@ SCENARIOS = {
         _setup_paused,
         lambda out, env, tmp_path: (
             json.loads(out) == {"resumed": "demo.sleep", "queued": 1} and not Pause.objects.exists()
+        ),
+    ),
+    "history": (
+        _setup_rollup,
+        lambda out, env, tmp_path: (
+            (json.loads(out)["entrypoint"], json.loads(out)["total"]["totals"]["succeeded"]) == ("reports.build", 3)
         ),
     ),
     "force-fail-running": (
