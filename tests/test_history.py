@@ -205,6 +205,13 @@ def test_a_bad_window_answers_400_with_what_is_allowed(client, users, api):
     assert page.status_code == 400 and "window: must be one of 24h, 7d" in page.text
 
 
+def test_an_entrypoint_with_a_nul_character_answers_400(client, users, api):
+    response = api("viewer").get("/api/history", entrypoint="a\x00b")
+    assert response.status_code == 400
+    assert response.json()["error"] == "entrypoint: must not contain NUL characters"
+    assert login(client, users["viewer"]).get(reverse("jobs:history"), {"entrypoint": "a\x00b"}).status_code == 400
+
+
 def test_it_needs_a_sign_in_and_only_reads(client, users):
     assert client.get(reverse("jobs:history")).status_code == 302
     assert login(client, users["viewer"]).post(reverse("jobs:history")).status_code == 405

@@ -150,6 +150,8 @@ class History:
 
 def history(window: Window, *, entrypoint: str | None = None, now: datetime | None = None) -> History:
     """The window's buckets, oldest first, for every entry point (or the one named) and in total."""
+    if entrypoint and "\x00" in entrypoint:  # PostgreSQL text cannot hold it: a 400, not a 500
+        raise InvalidInput("entrypoint: must not contain NUL characters")
     last = _floor(now or timezone.now(), window.step)
     starts = [last - window.step * i for i in reversed(range(window.buckets))]
     rows = _rows(starts[0], window.step, entrypoint)
