@@ -4,7 +4,9 @@ the queue is full, and stops when an operator cancels it, from the console, the 
 
 from __future__ import annotations
 
+import json
 import time
+from io import StringIO
 
 import pytest
 from django.core.management import call_command
@@ -144,6 +146,9 @@ def test_it_waits_while_the_queue_never_drains_until_an_operator_cancels_it(api,
     assert stopped["result"].get("retried", 0) == 0 and DLQEntry.objects.count() == 28
     with pytest.raises(CommandError, match="has already ended"):
         call_command("jobs", "operations", "cancel", second, "--reason", "again")
+    shown = StringIO()
+    call_command("jobs", "operations", "show", second, stdout=shown)
+    assert json.loads(shown.getvalue())["state"] == "canceled"
 
 
 def test_a_running_retry_all_canceled_stops_between_batches_and_keeps_what_it_did(api, cli, workers):

@@ -3,6 +3,10 @@ background operations a retry-all starts (show, cancel)."""
 
 from __future__ import annotations
 
+import uuid
+
+from django.core.management.base import CommandError
+
 from jobs import selectors
 from jobs.cli.base import Session, add_action, add_read, checked_limit, follow_operation, limit_option
 from jobs.representations import dlq_entry_to_dict, operation_to_dict
@@ -37,7 +41,11 @@ def dlq_list(session: Session, options: dict) -> None:
 
 
 def operation_show(session: Session, options: dict) -> None:
-    session.show(operation_to_dict(selectors.operation(options["target"])))
+    try:
+        operation_id = uuid.UUID(options["target"])
+    except ValueError:
+        raise CommandError(f"operation id {options['target']!r} is not a valid id") from None
+    session.show(operation_to_dict(selectors.operation(operation_id)))
 
 
 def retry_all(name: str):

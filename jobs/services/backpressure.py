@@ -113,9 +113,10 @@ def ensure_room_in_queue(cfg: JobsSettings | None = None, *, wanted: int = 1) ->
 
 def paced_limit(cfg: JobsSettings) -> int:
     """How many queued jobs a paced batch (retry-all) fills the queue to: a tenth below the
-    threshold's count, so it never turns backpressure on and submissions keep some room."""
+    threshold's count, so it never turns backpressure on and submissions keep some room
+    (but at least one, so that a tiny queue still lets it finish)."""
     limit = queue_limit(cfg)
-    return max(limit - max(limit // 10, 1), 0)
+    return max(limit - max(limit // 10, 1), min(limit, 1))
 
 
 def room_below_pace(cfg: JobsSettings | None = None, *, wanted: int) -> int:
