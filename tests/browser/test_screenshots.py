@@ -15,7 +15,16 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from jobs.actions.perform import perform
-from jobs.models import AdmissionSlot, DLQEntry, Event, Priority, Status, WorkerHeartbeat
+from jobs.models import (
+    ROLLUP_BUCKET_NAMES,
+    AdmissionSlot,
+    DLQEntry,
+    Event,
+    JobRollup,
+    Priority,
+    Status,
+    WorkerHeartbeat,
+)
 from jobs.services.audit import Actor
 from jobs.services.config import config_update
 from jobs.services.dlq import dlq_retry
@@ -121,7 +130,37 @@ def seed(users) -> dict:
     with contextlib.suppress(PermissionDenied):
         viewer = Actor.for_user(users["viewer"], ip="10.0.4.33")
         perform("dlq.clear", viewer, {"reason": "tidy up", "confirm": "clear the dlq"}, door="console")
+    seed_history(rng, now)
     return {"detail": detail}
+
+
+def seed_history(rng: random.Random, now) -> None:
+    """A day of rollups, as the job table's trigger and the folding leave them: a nightly peak, some retries."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    rows = []
+    for name, scale in (("reports.nightly", 30), ("billing.sync", 12), ("mail.digest", 6)):
+        for back in range(24):
+            busy = 1 + (3 if 1 <= (hour - timedelta(hours=back)).hour <= 4 else 0)
+            runs = [rng.randint(0, scale * busy) for _ in ROLLUP_BUCKET_NAMES[2:8]]
+            waits = [rng.randint(0, scale * busy) for _ in ROLLUP_BUCKET_NAMES[:5]]
+            failed = rng.randint(0, 2)
+            row = JobRollup(
+                bucket_start=hour - timedelta(hours=back),
+                entrypoint=name,
+                succeeded=sum(runs) - failed,
+                failed=failed,
+                retried=rng.randint(0, 3 * busy),
+                run_count=sum(runs),
+                run_ms=sum(runs) * 700,
+                wait_count=sum(waits),
+                wait_ms=sum(waits) * 90 * busy,
+            )
+            for n, bucket in zip(runs, ROLLUP_BUCKET_NAMES[2:8], strict=True):
+                setattr(row, f"run_le_{bucket}", n)
+            for n, bucket in zip(waits, ROLLUP_BUCKET_NAMES[:5], strict=True):
+                setattr(row, f"wait_le_{bucket}", n)
+            rows.append(row)
+    JobRollup.objects.bulk_create(rows)
 
 
 def test_it_takes_a_screenshot_of_every_page(browser, live_server, users, settings):
@@ -141,6 +180,7 @@ def test_it_takes_a_screenshot_of_every_page(browser, live_server, users, settin
         ("/approvals/", "approvals-list", "#approvals-live table"),
         ("/workers/", "workers", "#workers-live table"),
         ("/events/", "events", "#event-rows tr"),
+        ("/history/", "history", "#history .chart"),
         ("/emergency/", "emergency", ".danger-zone"),
         ("/audit/", "audit", "#verification"),
         ("/config/", "config", "form"),
