@@ -22,6 +22,7 @@ from jobs.services.lifecycle import job_cancel
 from jobs.services.operations import operation_run
 from tests.support.api import last_audit
 from tests.support.console import bulk_jobs, login, make_dlq_entry, make_job
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.django_db
 
@@ -244,3 +245,26 @@ def test_the_console_pages_refuse_the_wrong_method_and_role_and_answer_htmx(clie
     assert page.status_code == 200 and "Only operator may run this dry run" in page.text
     region = viewer.get(reverse("jobs:bulk-detail", args=[selection.id]), headers={"HX-Request": "true"})
     assert region.text.lstrip().startswith('<section class="card" id="bulk-selection"')
+
+
+@pytest.mark.workers
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_retries_exactly_the_frozen_dlq_entries_and_the_new_jobs_run(api, workers):
+    frozen = [make_dlq_entry("ConnectionError: upstream down", entrypoint="demo.noop") for _ in range(4)]
+    selection = freeze(api, action="retry", filter={"status": "failed", "q": "upstream down"}).json()["selection"]
+    later = make_dlq_entry("ConnectionError: upstream down", entrypoint="demo.noop")  # fails after the freeze
+    workers(1)
+
+    operation_id = run(api, selection["id"], reason="upstream back").json()["operation"]["id"]
+
+    wait_for(
+        lambda: api("viewer").get(f"/api/operations/{operation_id}").json()["state"] == "done",
+        timeout=30,
+        message="the bulk retry ended",
+    )
+    retried = Job.objects.exclude(retried_from=None)
+    assert set(retried.values_list("retried_from", flat=True)) == {entry.job_id for entry in frozen}
+    wait_for(
+        lambda: all(job.status == Status.SUCCEEDED for job in retried.all()), timeout=30, message="retried jobs ran"
+    )
+    assert list(DLQEntry.objects.values_list("job_id", flat=True)) == [later.job_id]

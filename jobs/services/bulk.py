@@ -12,6 +12,7 @@ freeze are not in it, and frozen jobs that ended meanwhile are skipped and count
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -86,66 +87,65 @@ def bulk_freeze(
         described = filters
     rows = jobs.filter(reachable(action)).order_by().values_list("id", "entrypoint", "status", "dlq_entry__fingerprint")
     now = timezone.now()
-    selection_id = uuid.uuid4()
+    # The row as the INSERT writes it; the dry run's answer, without reading it back (nor its ids).
+    selection = BulkSelection(
+        id=uuid.uuid4(),
+        action=action,
+        created_by=actor.name,
+        created_at=now,
+        expires_at=now + timedelta(minutes=SELECTION_MINUTES),
+        filter=described,
+    )
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            total = _freeze_in_one_statement(rows, selection_id, action, actor, now, described)
+            selection.total, selection.breakdown = _freeze_in_one_statement(rows, selection)
         else:
-            total = _freeze_in_python(rows, selection_id, action, actor, now, described)
-        if not total:
+            selection.total, selection.breakdown = _freeze_in_python(rows, selection)
+        if not selection.total:
             raise Conflict(f"no job matching this {'selection' if ids else 'filter'} can be {_done(action)}")
-        selection = BulkSelection.objects.only("id", "breakdown").get(id=selection_id)
-        effect = _effect(action, selection.breakdown)
-        BulkSelection.objects.filter(id=selection_id).update(effect=effect)
+        selection.effect = _effect(action, selection.breakdown)
+        BulkSelection.objects.filter(id=selection.id).update(effect=selection.effect)
         audit_record(
             actor,
             action="jobs.bulk_freeze",
             object_type="selection",
-            object_ids=[str(selection_id)],
-            after={"action": action, "filter": described, "frozen": total, "effect": effect},
+            object_ids=[str(selection.id)],
+            after={"action": action, "filter": described, "frozen": selection.total, "effect": selection.effect},
         )
-    return BulkSelection.objects.defer("ids").get(id=selection_id)
+    return selection
 
 
-def _freeze_in_one_statement(rows: QuerySet, selection_id, action, actor: Actor, now, described) -> int:
-    import json
-
+def _freeze_in_one_statement(rows: QuerySet, selection: BulkSelection) -> tuple[int, list]:
     sql, params = rows.query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(
             _FREEZE.format(rows=sql),
             [
                 *params,
-                selection_id,
-                action,
-                actor.name,
-                now,
-                now + timedelta(minutes=SELECTION_MINUTES),
-                json.dumps(described),
+                selection.id,
+                selection.action,
+                selection.created_by,
+                selection.created_at,
+                selection.expires_at,
+                json.dumps(selection.filter),
             ],
         )
-        total, _ = cursor.fetchone()
-    return total
+        total, breakdown = cursor.fetchone()
+    return total, json.loads(breakdown) if isinstance(breakdown, str) else breakdown
 
 
-def _freeze_in_python(rows: QuerySet, selection_id, action, actor: Actor, now, described) -> int:
+def _freeze_in_python(rows: QuerySet, selection: BulkSelection) -> tuple[int, list]:
     """SQLite (the local run): the same row, built from the rows read once in a write transaction."""
     found = list(rows)
     counted = Counter((entrypoint, status, fingerprint) for _, entrypoint, status, fingerprint in found)
-    breakdown = [[*key, n] for key, n in sorted(counted.items(), key=lambda item: (-item[1], *map(str, item[0])))]
+    selection.breakdown = [
+        [*key, n] for key, n in sorted(counted.items(), key=lambda item: (-item[1], *map(str, item[0])))
+    ]
     if found:
-        BulkSelection.objects.create(
-            id=selection_id,
-            action=action,
-            created_by=actor.name,
-            created_at=now,
-            expires_at=now + timedelta(minutes=SELECTION_MINUTES),
-            filter=described,
-            ids=[str(job_id) for job_id, *_ in found],
-            total=len(found),
-            breakdown=breakdown,
-        )
-    return len(found)
+        selection.ids, selection.total = [str(job_id) for job_id, *_ in found], len(found)
+        selection.save(force_insert=True)
+        selection.ids = []  # kept in the row; the answer never carries them
+    return len(found), selection.breakdown
 
 
 def _done(action: str) -> str:
