@@ -171,6 +171,7 @@ def test_the_page_shows_charts_tables_and_counts_per_entrypoint(ran, client, use
     cells = {name: re.findall(r'class="num">([^<]*)<', row)[:3] for name, row in rows}
     assert cells == {"demo.fail": ["0", "1", "1"], "demo.noop": ["3", "0", "0"]}
     assert "data-history-buckets" in page  # the table behind the charts
+    assert 'hx-trigger="poll" data-poll="60000"' in page  # refreshes every minute while visible
     assert f'href="{reverse("jobs:history")}"' in page  # in the nav
 
 
@@ -178,7 +179,8 @@ def test_the_page_narrows_to_an_entrypoint_and_answers_htmx_with_its_region(ran,
     login(client, users["viewer"])
     response = client.get(reverse("jobs:history"), {"window": "7d", "entrypoint": "demo.noop"}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
-    assert response.text.lstrip().startswith('<div id="history" data-window="7d">')
+    assert response.text.lstrip().startswith('<div id="history" data-window="7d"')
+    assert "?window=7d&amp;entrypoint=demo.noop" in response.text  # its refresh keeps the filter
     assert 'data-entrypoint="demo.noop"' in response.text and 'data-entrypoint="demo.fail"' not in response.text
 
 
