@@ -138,3 +138,27 @@ def test_postgresql_answers_the_search_from_the_params_index(orders):
     assert "job_params_idx" in plan
     assert {job.id for job in query} == {orders["eu_gold"].id}
     assert Job.objects.count() == 4
+
+
+def test_the_dlq_page_filters_by_params_and_keeps_the_retry_all_count(client, users):
+    eu = [make_dlq_entry(params={"region": "eu", "n": i}) for i in range(2)]
+    make_dlq_entry(params={"region": "us"})
+    operator = login(client, users["operator"])
+
+    page = operator.get(reverse("jobs:dlq-list"), {"params": "region=eu"})
+
+    assert {entry.job_id for entry in page.context["page"].items} == {entry.job_id for entry in eu}
+    assert 'data-matching="2"' in page.text and "of 3 entries match the params" in page.text
+    assert page.context["count"] == 3, "Retry all still names every entry"
+
+
+def test_a_params_filter_counts_dlq_matches_up_to_a_cap(api, monkeypatch):
+    monkeypatch.setattr("jobs.selectors.lists.DLQ_MATCH_COUNT_CAP", 2)
+    for i in range(3):
+        make_dlq_entry(params={"region": "eu", "n": i})
+
+    capped = api("viewer").get("/api/dlq", **{"params.region": "eu"}).json()
+    exact = api("viewer").get("/api/dlq").json()
+
+    assert (capped["count"], capped["countCapped"], len(capped["items"])) == (2, True, 3)
+    assert (exact["count"], exact["countCapped"]) == (3, False)

@@ -33,10 +33,12 @@ def dlq_list(request: HttpRequest, query: Query[DlqListQuery]):
     params = params_of(request, query.params)
     entries = selectors.dlq_entries(reason=query.reason, params=params)
     page = page_of(entries, cursor=query.cursor, limit=query.limit, fields=("added_at", "job"))
+    count, capped = selectors.dlq_count_capped(reason=query.reason, params=params)
     return {
         "items": [dlq_entry_to_dict(entry) for entry in page.items],
         "nextCursor": page.next_cursor,
-        "count": selectors.dlq_count(reason=query.reason, params=params),
+        "count": count,
+        "countCapped": capped,
     }
 
 

@@ -227,6 +227,9 @@ class DlqPageOut(Schema):
     items: list[DlqEntryOut]
     nextCursor: str | None
     count: int
+    countCapped: bool = Field(
+        description="true when a params filter matches more entries than count, which stops at 1,000"
+    )
 
 
 class NewJobOut(Schema):

@@ -133,6 +133,21 @@ def dlq_count(
     return dlq_entries(reason=reason, fingerprint=fingerprint, params=params).count()
 
 
+# A DLQ list filtered by params counts its matches up to here: counting every match of a
+# common value joins each entry to its job (a third of 100,000 entries took 300 ms).
+DLQ_MATCH_COUNT_CAP = 1_000
+
+
+def dlq_count_capped(
+    *, reason: str | None = None, fingerprint: str | None = None, params: dict[str, Any] | None = None
+) -> tuple[int, bool]:
+    """(how many entries match, whether there are more than that): exact without a params filter."""
+    if not params:
+        return dlq_count(reason=reason, fingerprint=fingerprint), False
+    found = dlq_entries(reason=reason, fingerprint=fingerprint, params=params)[: DLQ_MATCH_COUNT_CAP + 1].count()
+    return min(found, DLQ_MATCH_COUNT_CAP), found > DLQ_MATCH_COUNT_CAP
+
+
 class DlqGroup(TypedDict):
     """One row of dlq_groups."""
 

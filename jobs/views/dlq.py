@@ -29,7 +29,10 @@ def dlq_list(request: HtmxHttpRequest) -> HttpResponse:
     require_perm(request, "jobs.view_console")
     grouped = request.GET.get("view") == "groups"
     fingerprint = request.GET.get("fingerprint") or None
-    entries = selectors.dlq_entries(fingerprint=fingerprint)
+    params_text = (request.GET.get("params") or "").strip()
+    params = selectors.params_filter(params_text)
+    entries = selectors.dlq_entries(fingerprint=fingerprint, params=params)
+    matching, matching_capped = selectors.dlq_count_capped(fingerprint=fingerprint, params=params)
     context = {
         "grouped": grouped,
         "fingerprint": fingerprint,
@@ -43,6 +46,9 @@ def dlq_list(request: HtmxHttpRequest) -> HttpResponse:
             fields=("added_at", "job"),
         ),
         "count": selectors.dlq_count(fingerprint=fingerprint),
+        "params_text": params_text,
+        "matching": matching,
+        "matching_capped": matching_capped,
         "cfg": config_get(),
         "clear_phrase": DLQ_CLEAR_CONFIRMATION,
         "exports": selectors.recent_exports() if request.user.has_perm(EXPORTS_PERMISSION) else [],
