@@ -42,6 +42,7 @@ def main() -> int:
     parser.add_argument("--audit", type=int, default=None, help="audit entries per size (default: the job count)")
     parser.add_argument("--requests", type=int, default=20, help="requests per page (default 20)")
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    parser.add_argument("--only", default="", help="measure only the pages and endpoints whose name holds this")
     args = parser.parse_args()
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         print("Set DATABASE_URL=postgres://... (a throwaway database is created next to it)", file=sys.stderr)
@@ -69,7 +70,7 @@ def main() -> int:
     try:
         results = {}
         for size in [int(s) for s in args.sizes.split(",")]:
-            results[size] = run_size(size, args.audit if args.audit is not None else size, args.requests)
+            results[size] = run_size(size, args.audit if args.audit is not None else size, args.requests, args.only)
         if len(results) > 1:
             compare(results)
         return 0
@@ -79,7 +80,7 @@ def main() -> int:
             connection.creation.destroy_test_db(db["NAME"].removeprefix("test_"), verbosity=0)
 
 
-def run_size(jobs: int, audit: int, requests: int) -> dict[str, tuple[float, float, int]]:
+def run_size(jobs: int, audit: int, requests: int, only: str = "") -> dict[str, tuple[float, float, int]]:
     print(f"\n== {jobs:,} jobs, {audit:,} audit entries ==", flush=True)
     started = time.monotonic()
     load_jobs(jobs)
@@ -91,7 +92,7 @@ def run_size(jobs: int, audit: int, requests: int) -> dict[str, tuple[float, flo
     started = time.monotonic()
     load_audit(audit)
     print(f"loaded {audit:,} audit entries in {time.monotonic() - started:.1f} s", flush=True)
-    figures = measure_pages(requests)
+    figures = measure_pages(requests, only)
     table(
         f"{jobs:,} jobs: server time over {requests} requests",
         ["page / endpoint", "p50 ms", "p95 ms", "queries"],
@@ -325,16 +326,23 @@ def measure_pages(requests: int, only: str = "") -> dict[str, tuple[float, float
     browser.force_login(admin)
     api = Client(headers={"Authorization": f"Bearer {secret}"})
     figures = {}
-    for name, (path, headers) in pages().items():
+    asked = {name: ("GET", path, headers) for name, (path, headers) in pages().items()}
+    asked |= {name: ("POST", "/api/jobs/bulk", body) for name, body in DRY_RUNS.items()}
+    for name, (method, path, headers) in asked.items():
+        if only not in name:
+            continue
         client = api if path.startswith(("/api/", "/metrics")) else browser
         times, queries = [], 0
         for n in range(requests + 1):  # the first one warms caches and is not counted
             connection.queries_log.clear()  # a full log (9000 queries) would count none
             with CaptureQueriesContext(connection) as captured:
                 started = time.perf_counter()
-                response = client.get(path, **headers)
+                if method == "POST":
+                    response = client.post(path, headers, content_type="application/json")
+                else:
+                    response = client.get(path, **headers)
                 elapsed = (time.perf_counter() - started) * 1000
-            if response.status_code != 200:
+            if response.status_code != {"GET": 200, "POST": 201}[method]:
                 raise SystemExit(f"{path} answered {response.status_code}: {response.content[:300]!r}")
             if n:
                 times.append(elapsed)

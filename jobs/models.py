@@ -663,9 +663,9 @@ class BulkSelection(models.Model):
     still reach, with a breakdown (entry point, status, DLQ fingerprint) and the
     effect on the queue. The run processes exactly these ids, whatever matches the
     filter by then; jobs that ended meanwhile are skipped and counted. The ids are
-    one JSON list (an INSERT ... SELECT builds it in one statement), not a row per
-    job: a hundred thousand rows of a side table cost more to write than the dry
-    run may take.
+    one value of 16 bytes per id (an INSERT ... SELECT builds it in one statement),
+    not a row per job: a hundred thousand rows of a side table, or a JSON list of
+    them, cost several times more to write than the dry run may take.
     """
 
     class Kind(models.TextChoices):
@@ -684,7 +684,8 @@ class BulkSelection(models.Model):
     expires_at = models.DateTimeField()
     # What was asked for: the filter's fields, or {"ids": n} for picked jobs.
     filter = models.JSONField(default=dict, blank=True)
-    ids = models.JSONField(default=list, blank=True)
+    # The frozen job ids, 16 bytes each, one after the other (see frozen_ids).
+    ids = models.BinaryField(default=bytes, blank=True)
     total = models.PositiveIntegerField(default=0)
     # [[entrypoint, status, fingerprint or null, count], ...], largest first.
     breakdown = models.JSONField(default=list, blank=True)
@@ -701,3 +702,13 @@ class BulkSelection(models.Model):
     @property
     def expired(self) -> bool:
         return self.state == self.State.FROZEN and self.expires_at <= timezone.now()
+
+    @staticmethod
+    def pack_ids(ids) -> bytes:
+        return b"".join(uuid.UUID(str(job_id)).bytes for job_id in ids)
+
+    def frozen_ids(self, start: int = 0, stop: int | None = None) -> list[str]:
+        """The frozen ids from position ``start`` up to ``stop``, as the run walks them."""
+        packed = bytes(self.ids)
+        stop = len(packed) // 16 if stop is None else min(stop, len(packed) // 16)
+        return [str(uuid.UUID(bytes=packed[n * 16 : n * 16 + 16])) for n in range(start, stop)]

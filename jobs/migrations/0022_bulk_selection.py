@@ -28,7 +28,7 @@ class Migration(migrations.Migration):
                 ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
                 ("expires_at", models.DateTimeField()),
                 ("filter", models.JSONField(blank=True, default=dict)),
-                ("ids", models.JSONField(blank=True, default=list)),
+                ("ids", models.BinaryField(blank=True, default=bytes)),
                 ("total", models.PositiveIntegerField(default=0)),
                 ("breakdown", models.JSONField(blank=True, default=list)),
                 ("effect", models.JSONField(blank=True, default=dict)),

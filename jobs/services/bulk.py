@@ -4,8 +4,8 @@
 that the action can still reach, with a breakdown by entry point, status and DLQ
 fingerprint and the effect on the queue, into one BulkSelection row; no job
 changes. On PostgreSQL that is one ``INSERT ... SELECT`` whatever the number of
-jobs: the filter is read once, grouped once, and its ids aggregated in the same
-statement. ``jobs.services.operations.bulk_run_start`` then processes those ids
+jobs: the filter is read once, grouped once, and its ids aggregated (16 bytes each)
+in the same statement. ``jobs.services.operations.bulk_run_start`` then processes those ids
 in batches (``bulk_apply``); jobs matching the filter that arrive after the
 freeze are not in it, and frozen jobs that ended meanwhile are skipped and counted.
 """
@@ -45,7 +45,7 @@ FILTER_FIELDS = ("status", "priority", "entrypoint", "q", "params")
 _FREEZE = """
 WITH matched (id, entrypoint, status, fingerprint) AS ({rows}),
 grouped AS (
-    SELECT entrypoint, status, fingerprint, count(*) AS n, array_agg(id) AS ids
+    SELECT entrypoint, status, fingerprint, count(*) AS n, string_agg(uuid_send(id), ''::bytea) AS ids
     FROM matched GROUP BY entrypoint, status, fingerprint
 )
 INSERT INTO jobs_bulkselection
@@ -54,7 +54,7 @@ SELECT %s, %s, %s, %s, %s, %s::jsonb, 'frozen', '', '{{}}'::jsonb,
     (SELECT coalesce(sum(n), 0) FROM grouped),
     (SELECT coalesce(jsonb_agg(jsonb_build_array(entrypoint, status, fingerprint, n)
                                ORDER BY n DESC, entrypoint, status, fingerprint), '[]'::jsonb) FROM grouped),
-    coalesce(to_jsonb(ARRAY(SELECT unnest(ids) FROM grouped)), '[]'::jsonb)
+    (SELECT coalesce(string_agg(ids, ''::bytea), ''::bytea) FROM grouped)
 RETURNING total, breakdown
 """
 
@@ -142,9 +142,9 @@ def _freeze_in_python(rows: QuerySet, selection: BulkSelection) -> tuple[int, li
         [*key, n] for key, n in sorted(counted.items(), key=lambda item: (-item[1], *map(str, item[0])))
     ]
     if found:
-        selection.ids, selection.total = [str(job_id) for job_id, *_ in found], len(found)
+        selection.ids, selection.total = BulkSelection.pack_ids(job_id for job_id, *_ in found), len(found)
         selection.save(force_insert=True)
-        selection.ids = []  # kept in the row; the answer never carries them
+        selection.ids = b""  # kept in the row; the answer never carries them
     return len(found), selection.breakdown
 
 

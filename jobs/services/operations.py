@@ -228,14 +228,14 @@ def _run_selection(operation: BackgroundOperation, actor: Actor) -> None:
     selection = BulkSelection.objects.get(id=operation.params["selection"])
     # The requester must still hold the permission of this kind (force-fail: admin).
     authorize(actor, bulk.PERMISSIONS[selection.action], action=operation.kind, object_type="selection")
-    ids, reason = selection.ids, operation.params.get("reason", "")
+    reason = operation.params.get("reason", "")
     size = BULK_BATCH_SIZE.get(selection.action, BATCH_SIZE)
     result = {"changed": 0, "skipped": 0, "position": 0, **operation.result}
     try:
-        while result["position"] < len(ids):
+        while result["position"] < selection.total:
             _stop_if_canceled(operation)
             with transaction.atomic():
-                batch = ids[result["position"] : result["position"] + size]
+                batch = selection.frozen_ids(result["position"], result["position"] + size)
                 room = None
                 if selection.action == BulkSelection.Kind.RETRY:
                     room = room_below_pace(wanted=len(batch))
