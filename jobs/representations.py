@@ -184,6 +184,8 @@ def operation_progress(operation) -> str:
     retried = operation.result.get("retried")
     if retried is not None:
         counts += f", {retried} retried"
+    if operation.kind == "jobs.bulk_run":  # a bulk run over a frozen selection
+        counts += f", {operation.result.get('changed', 0)} done, {operation.result.get('skipped', 0)} skipped"
     state = operation.state
     if state == operation.State.WAITING:
         return (

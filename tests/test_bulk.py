@@ -268,3 +268,18 @@ def test_a_worker_retries_exactly_the_frozen_dlq_entries_and_the_new_jobs_run(ap
         lambda: all(job.status == Status.SUCCEEDED for job in retried.all()), timeout=30, message="retried jobs ran"
     )
     assert list(DLQEntry.objects.values_list("job_id", flat=True)) == [later.job_id]
+
+
+def test_a_bulk_run_not_taken_by_a_worker_yet_is_canceled_at_once_and_changes_nothing(api):
+    jobs = [make_job() for _ in range(3)]
+    selection = freeze(api, action="cancel", filter={}).json()["selection"]
+    operation_id = run(api, selection["id"]).json()["operation"]["id"]
+
+    canceled = api("operator").post(f"/api/operations/{operation_id}/cancel", {"reason": "wrong filter"})
+
+    assert canceled.status_code == 200, canceled.json()
+    assert canceled.json()["state"] == "canceled"
+    assert "0 done, 0 skipped" in canceled.json()["progress"]
+    assert operation_run(operation_id).state == "canceled"
+    assert all(Job.objects.get(id=job.id).status == Status.QUEUED for job in jobs)
+    assert last_audit("operation.cancel").reason == "wrong filter"

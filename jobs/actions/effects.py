@@ -172,7 +172,10 @@ def dlq_retry_all(actor: Actor, data: inputs.OptionalReason, fingerprint: str | 
 
 def operation_cancel(actor: Actor, data: inputs.Reason, operation_id) -> Outcome:
     operation = operations.operation_cancel(actor=actor, operation_id=operation_id, reason=data.reason)
-    if operation.state == operation.State.CANCELED:
+    if operation.state == operation.State.CANCELED and operation.kind == "jobs.bulk_run":
+        changed = operation.result.get("changed", 0)
+        message = f"canceled operation {operation.id}: the {changed} jobs it acted on stay so; the rest are untouched"
+    elif operation.state == operation.State.CANCELED:
         retried = operation.result.get("retried", 0)
         message = f"canceled operation {operation.id}: the {retried} entries it retried stay retried"
     else:
