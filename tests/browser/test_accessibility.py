@@ -14,6 +14,8 @@ from django.utils import timezone
 from playwright.sync_api import Page
 
 from jobs.models import BackgroundOperation, Event, Status
+from jobs.services.audit import Actor
+from jobs.services.bulk import bulk_freeze
 from tests.support.browser import open_page, sign_in
 from tests.support.console import live_worker, make_dlq_entry, make_job
 
@@ -88,6 +90,10 @@ def test_it_has_no_wcag_a_or_aa_violation_on_any_page(console_page, browser, liv
     for url, name in pages:
         admin.goto(url)
         found += violations(admin, name)
+    # A bulk action's dry run on a filter, with its Run form.
+    selection = bulk_freeze(actor=Actor.cli("admin"), action="cancel", filters={})
+    admin.goto(f"/jobs/bulk/{selection.id}/")
+    found += violations(admin, "bulk dry run")
     # A bulk action's confirmation step.
     admin.goto("/dlq/")
     admin.get_by_role("button", name="Clear DLQ…").click()
