@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -72,7 +74,7 @@ def test_pages_that_show_counts_read_them_without_counting_the_job_or_dlq_table(
     client, users, many_jobs, django_assert_max_num_queries, name
 ):
     login(client, users["admin"])
-    with django_assert_max_num_queries(13) as captured:
+    with django_assert_max_num_queries(10) as captured:
         assert client.get(reverse(name)).status_code == 200
     scans = [
         q["sql"]
@@ -93,8 +95,20 @@ def test_api_health_and_stats_read_counts_without_counting_the_job_table(
     for path in ("/api/health", "/api/queue/stats", "/api/store/stats", "/metrics"):
         with django_assert_max_num_queries(10) as captured:
             assert api.get(path).status_code == 200
-        assert not [q for q in captured.captured_queries if 'FROM "jobs_job"' in q["sql"]], path
-        assert not [q for q in captured.captured_queries if 'FROM "jobs_event"' in q["sql"]], path
+        reads = [_without_job_lookups_by_id(q["sql"]) for q in captured.captured_queries]
+        assert not [sql for sql in reads if 'FROM "jobs_job"' in sql], path
+        assert not [sql for sql in reads if 'FROM "jobs_event"' in sql], path
+
+
+# A held slot's job looked up by its primary key (is it still running?): one index probe
+# per slot, at most maxConcurrent of them, which is not a read of the job table at large.
+_JOB_BY_ID = re.compile(
+    r'EXISTS\(SELECT 1 AS "a" FROM "jobs_job" "U\d+" WHERE \("U\d+"\."id" = \("jobs_admissionslot"\."job_id"\)'
+)
+
+
+def _without_job_lookups_by_id(sql: str) -> str:
+    return _JOB_BY_ID.sub("EXISTS(job by id", sql)
 
 
 def test_the_audit_verification_since_the_checkpoint_takes_a_few_queries(

@@ -65,27 +65,51 @@ def utilization_percent(queued: int, max_queue_size: int) -> float:
     return round(queued * 100 / max_queue_size, 1)
 
 
-def slots_stopping() -> int:
-    """Admission slots held by jobs that ended while their code still runs.
+@dataclass(frozen=True)
+class HeldSlot:
+    """An admission slot a job holds: its job, whether its worker is alive, whether it still runs."""
 
-    Canceled, force-failed, timed out or removed: the worker running the code is
-    stopping it (within a heartbeat or two; a call blocked in C in a threads-pool
-    worker only when it returns), and each slot frees when that code returns. Until
+    job_id: Any
+    worker_alive: bool
+    job_running: bool
+
+
+def held_slots() -> list[HeldSlot]:
+    """Every held slot (at most maxConcurrent), oldest claim first, in one query.
+
+    A slot whose job no longer runs is held by a job that ended while its code still
+    runs (canceled, force-failed, timed out or removed): the worker running the code
+    is stopping it (within a heartbeat or two; a call blocked in C in a threads-pool
+    worker only when it returns), and the slot frees when that code returns. Until
     then no queued job may take it, which is why "running" can sit below
     maxConcurrent with jobs queued.
     """
     running = Job.objects.filter(id=OuterRef("job_id"), status=Status.RUNNING)
-    return AdmissionSlot.objects.filter(job_id__isnull=False).exclude(Exists(running)).count()
+    alive = workers_alive().filter(name=OuterRef("worker"))
+    rows = (
+        AdmissionSlot.objects.filter(job_id__isnull=False)
+        .annotate(worker_alive=Exists(alive), job_running=Exists(running))
+        .order_by("claimed_at")
+        .values_list("job_id", "worker_alive", "job_running")
+    )
+    return [HeldSlot(job_id, worker_alive, job_running) for job_id, worker_alive, job_running in rows]
 
 
-def queue_stats(cfg: JobsSettings, counts: Mapping[str, int] | None = None) -> dict[str, Any]:
+def slots_stopping(held: list[HeldSlot] | None = None) -> int:
+    """Admission slots held by jobs that ended while their code still runs (see held_slots)."""
+    return sum(not slot.job_running for slot in (held_slots() if held is None else held))
+
+
+def queue_stats(
+    cfg: JobsSettings, counts: Mapping[str, int] | None = None, held: list[HeldSlot] | None = None
+) -> dict[str, Any]:
     counts = tallies() if counts is None else counts
     store = store_stats(counts)
     utilization = utilization_percent(store["queued"], cfg.queue.maxQueueSize)
     return {
         "queued": store["queued"],
         "running": store["running"],
-        "stopping": slots_stopping(),
+        "stopping": slots_stopping(held),
         "dlq": counts.get("dlq", 0),
         "backpressureActive": utilization >= cfg.queue.backpressureThreshold,
         "utilizationPercent": utilization,
@@ -124,8 +148,9 @@ def workers_listed(limit: int = 200) -> list[WorkerHeartbeat]:
     return workers
 
 
-def worker_stats(cfg: JobsSettings) -> dict[str, Any]:
+def worker_stats(cfg: JobsSettings, held: list[HeldSlot] | None = None) -> dict[str, Any]:
     """The runbook's worker.getStats(), over every live worker process."""
+    held = held_slots() if held is None else held
     alive = workers_alive()
     totals = alive.aggregate(
         n=Count("name"),
@@ -137,17 +162,13 @@ def worker_stats(cfg: JobsSettings) -> dict[str, Any]:
         last_seen=Max("last_seen"),
     )
     now = timezone.now()
-    current = list(
-        AdmissionSlot.objects.filter(job_id__isnull=False, worker__in=alive.values("name"))
-        .order_by("claimed_at")
-        .values_list("job_id", flat=True)
-    )
+    current = [slot.job_id for slot in held if slot.worker_alive]
     return {
         "running": cfg.worker.enabled and totals["n"] > 0,
         "enabled": cfg.worker.enabled,
         "workers": totals["n"],
         "slots": totals["slots"] or 0,  # jobs the live workers can run at once
-        "stopping": slots_stopping(),
+        "stopping": slots_stopping(held),
         "currentJob": str(current[0]) if current else None,
         "currentJobs": [str(job_id) for job_id in current],
         "processed": totals["processed"] or 0,
@@ -181,9 +202,10 @@ def health_issues(queue: dict[str, Any], worker: dict[str, Any]) -> list[HealthI
 
 def system_health(cfg: JobsSettings) -> dict[str, Any]:
     counts = tallies()
+    held = held_slots()
     store = store_stats(counts)
-    queue = queue_stats(cfg, counts)
-    worker = worker_stats(cfg)
+    queue = queue_stats(cfg, counts, held)
+    worker = worker_stats(cfg, held)
     issues = health_issues(queue, worker)
     return {
         "status": "degraded" if issues else "healthy",

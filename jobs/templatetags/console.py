@@ -84,3 +84,15 @@ def pretty_json(value: Any) -> str:
 @register.filter
 def short_id(value: Any) -> str:
     return str(value)[:8] if value else ""
+
+
+@register.filter
+def role_names(user: Any) -> list[str]:
+    """The roles whose permissions the user holds, leaving out those another one includes
+    (an admin is not also shown as viewer). Read from the permissions Django has already
+    loaded for this request's checks, so the header costs no query of its own."""
+    from jobs.roles import ROLE_PERMISSIONS
+
+    held = {perm.removeprefix("jobs.") for perm in user.get_all_permissions() if perm.startswith("jobs.")}
+    roles = {role: set(granted) for role, granted in ROLE_PERMISSIONS.items() if set(granted) <= held}
+    return [role for role, granted in roles.items() if not any(granted < other for other in roles.values())]
