@@ -216,20 +216,20 @@ def test_the_cli_freezes_then_runs_a_selection(users):
 
 def test_the_console_freezes_all_matching_shows_the_dry_run_and_runs_it(client, users):
     for _ in range(3):
-        make_job(entrypoint="demo.sleep")
+        make_job(entrypoint="demo.sleep", params={"region": "eu"})
     make_job(entrypoint="demo.noop")
     operator = login(client, users["operator"])
-    listed = operator.get(reverse("jobs:job-list"), {"entrypoint": "demo.sleep"}).text
+    listed = operator.get(reverse("jobs:job-list"), {"entrypoint": "demo.sleep", "params": "region=eu"}).text
     assert "All 3 matching this filter" in listed and 'value="force_fail"' not in listed
 
-    answer = operator.post(
-        reverse("jobs:bulk-freeze"), {"scope": "all", "action": "cancel", "entrypoint": "demo.sleep"}, follow=True
-    )
+    form = {"scope": "all", "action": "cancel", "entrypoint": "demo.sleep", "params": "region=eu", "status": ""}
+    answer = operator.post(reverse("jobs:bulk-freeze"), form, follow=True)
 
     selection = BulkSelection.objects.get()
     assert answer.redirect_chain[-1][0] == reverse("jobs:bulk-detail", args=[selection.id])
     assert 'data-frozen-count="3"' in answer.text and 'data-entrypoint="demo.sleep"' in answer.text
     assert "Frees 3 queued" in answer.text
+    assert "<code>entrypoint=demo.sleep</code>, <code>params.region=&quot;eu&quot;</code>" in answer.text
     ran = operator.post(reverse("jobs:bulk-run", args=[selection.id]), {"reason": "dupes"}, follow=True)
     assert "/operations/" in ran.redirect_chain[-1][0]
     assert Job.objects.filter(status=Status.CANCELED).count() in (0, 3)  # a worker runs it

@@ -1,9 +1,12 @@
-"""Bulk actions on a filter: the Jobs page's form freezes a selection (jobs.bulk_freeze), its dry-run page
-shows what it would hit and runs it (jobs.bulk_run, a catalog action with a door of its own in urls)."""
+"""Bulk actions on a filter: the Jobs page's form freezes a selection (jobs.bulk_freeze, a door of its own:
+it answers the dry-run page), and that page shows what a run would hit, with the form of jobs.bulk_run
+(the catalog's generic door, which then shows the operation's progress)."""
 
 from __future__ import annotations
 
+import json
 import uuid
+from typing import Any
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse
@@ -51,11 +54,35 @@ def bulk_detail(request: HtmxHttpRequest, selection_id: uuid.UUID) -> HttpRespon
         raise Http404(exc.message) from None
     context = {
         "selection": selection,
+        "filter_terms": filter_terms(selection.filter),
         "breakdown": selection_breakdown(selection.breakdown),
         "may_run": request.user.has_perm(f"jobs.{_PERMISSION[selection.action]}")
         and selection.created_by == request.user.get_username(),
     }
     return page(request, "jobs/bulk_selection.html", context, partial="selection")
+
+
+def filter_terms(described: dict[str, Any]) -> list[str]:
+    """A frozen filter as the Jobs page's fields read: ``status=queued``, params as ``region=eu`` paths."""
+    terms = []
+    # In the Jobs page's order (the stored JSON keeps its keys in its own order).
+    ordered = sorted(
+        described.items(), key=lambda item: FILTER_FIELDS.index(item[0]) if item[0] in FILTER_FIELDS else 9
+    )
+    for name, value in ordered:
+        if name == "params" and isinstance(value, dict):
+            terms += [f"params.{path}={json.dumps(leaf)}" for path, leaf in _leaves(value)]
+        else:
+            terms.append(f"{name}={value}")
+    return terms
+
+
+def _leaves(document: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    found = []
+    for key, value in document.items():
+        path = f"{prefix}{key}"
+        found += _leaves(value, f"{path}.") if isinstance(value, dict) and value else [(path, value)]
+    return found
 
 
 _PERMISSION = {"cancel": "cancel_job", "retry": "retry_job", "force_fail": "force_fail_job"}

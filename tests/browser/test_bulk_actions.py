@@ -11,6 +11,7 @@ from playwright.sync_api import expect
 from jobs.models import AuditEntry, BulkSelection, Job, Status
 from jobs.services.audit import Actor
 from jobs.services.config import config_update
+from tests.support.browser import screenshot
 from tests.support.console import make_job
 
 pytestmark = [pytest.mark.browser, pytest.mark.workers, pytest.mark.django_db(transaction=True)]
@@ -40,6 +41,7 @@ def test_a_bulk_cancel_on_a_filter_shows_the_breakdown_then_cancels_exactly_that
     expect(page.locator('table[aria-label="By status"] tr[data-status="running"] td.num')).to_have_text("1")
     expect(page.locator('table[aria-label="By error fingerprint"] tbody tr td')).to_have_text(["not in the DLQ", "6"])
     expect(page.locator("[data-effect]")).to_contain_text("Frees 5 queued, 1 running")
+    screenshot(page, "bulk-dry-run", full_page=True)
 
     # Jobs matching the same filter arrive after the freeze: the run must leave them alone.
     arrived = [make_job(entrypoint="demo.sleep", params={"seconds": 1, "region": "eu"}) for _ in range(3)]
