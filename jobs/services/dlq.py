@@ -91,22 +91,7 @@ def _retry_entry(job_id, *, params: dict[str, Any] | None = None) -> tuple[Job, 
 
 def dlq_retry(*, actor: Actor, job_id, reason: str = "") -> Job:
     """Retry one DLQ entry as a new job linked to the old one (runbook: retryFromDLQ)."""
-    with transaction.atomic():
-        ensure_room_in_queue()
-        retried = _retry_entry(job_id)
-        if retried is None:
-            raise NotFound(f"job {job_id} is not in the DLQ")
-        _, new = retried
-        audit_record(
-            actor,
-            action="dlq.retry",
-            object_type="job",
-            object_ids=[job_id, new.id],
-            reason=reason,
-            before={"dlq": True},
-            after={"newJobId": str(new.id)},
-        )
-    return new
+    return _retry_one(actor, job_id, reason=reason)
 
 
 def dlq_retry_edited(*, actor: Actor, job_id, params: dict[str, Any], reason: str) -> Job:
@@ -115,20 +100,30 @@ def dlq_retry_edited(*, actor: Actor, job_id, params: dict[str, Any], reason: st
     The old job and its params stay as they were; the new job keeps ``retriedFrom``.
     The audit entry holds both params and their difference, path by path.
     """
+    return _retry_one(actor, job_id, reason=reason, params=params)
+
+
+def _retry_one(actor: Actor, job_id, *, reason: str, params: dict[str, Any] | None = None) -> Job:
+    """The new job of one entry, with the old params or ``params``, and its audit entry."""
     with transaction.atomic():
         ensure_room_in_queue()
         retried = _retry_entry(job_id, params=params)
         if retried is None:
             raise NotFound(f"job {job_id} is not in the DLQ")
         old, new = retried
+        before: dict[str, Any] = {"dlq": True}
+        after: dict[str, Any] = {"newJobId": str(new.id)}
+        if params is not None:
+            before["params"] = old.params
+            after |= {"params": new.params, "changed": params_diff(old.params, new.params)}
         audit_record(
             actor,
-            action="dlq.retry_edited",
+            action="dlq.retry" if params is None else "dlq.retry_edited",
             object_type="job",
             object_ids=[job_id, new.id],
             reason=reason,
-            before={"dlq": True, "params": old.params},
-            after={"newJobId": str(new.id), "params": new.params, "changed": params_diff(old.params, new.params)},
+            before=before,
+            after=after,
         )
     return new
 
