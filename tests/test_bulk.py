@@ -283,3 +283,14 @@ def test_a_bulk_run_not_taken_by_a_worker_yet_is_canceled_at_once_and_changes_no
     assert operation_run(operation_id).state == "canceled"
     assert all(Job.objects.get(id=job.id).status == Status.QUEUED for job in jobs)
     assert last_audit("operation.cancel").reason == "wrong filter"
+
+
+def test_the_jobs_page_counts_all_matching_jobs_beyond_its_first_page(client, users):
+    bulk_jobs(120, status=Status.QUEUED)
+    make_job(entrypoint="demo.sleep")
+    operator = login(client, users["operator"])
+
+    listed = operator.get(reverse("jobs:job-list"), {"entrypoint": "demo.noop"}).text
+
+    assert "All 120 matching this filter" in listed
+    assert "All 1 matching this filter" in operator.get(reverse("jobs:job-list"), {"entrypoint": "demo.sleep"}).text

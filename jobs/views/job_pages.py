@@ -25,13 +25,19 @@ def job_list(request: HtmxHttpRequest) -> HttpResponse:
     filters = form_data(JobFilterForm(request.GET))
     jobs = selectors.job_search(**{k: v or None for k, v in filters.items()})
     result = keyset_page(jobs, cursor=request.GET.get("cursor"), limit=parse_limit(request.GET.get("limit")))
+    first_page = not request.GET.get("cursor")
+    # "All N matching this filter" beside the checkboxes: a first page that is the whole
+    # list counts itself; otherwise counted no further than the cap.
+    matching = 0
+    if request.user.has_perm("jobs.cancel_job"):
+        whole = first_page and not result.next_cursor
+        matching = len(result.items) if whole else matching_count(jobs, MATCHING_CAP + 1)
     context = {
         "form": JobFilterForm(request.GET),
         "page": result,
         "filtered": any(filters.values()),
-        "first_page": not request.GET.get("cursor"),
-        # "All N matching this filter" beside the checkboxes; counted no further than the cap.
-        "matching": matching_count(jobs, MATCHING_CAP + 1) if request.user.has_perm("jobs.cancel_job") else 0,
+        "first_page": first_page,
+        "matching": matching,
         "matching_cap": MATCHING_CAP,
         **_paused(),
     }
