@@ -294,3 +294,20 @@ def test_the_jobs_page_counts_all_matching_jobs_beyond_its_first_page(client, us
 
     assert "All 120 matching this filter" in listed
     assert "All 1 matching this filter" in operator.get(reverse("jobs:job-list"), {"entrypoint": "demo.sleep"}).text
+
+
+def test_the_reconciler_drops_the_ids_of_a_dry_run_left_unrun_a_day_after_it_expired(api):
+    from jobs.engine.reconciler import reconcile
+
+    make_job()
+    kept = freeze(api, action="cancel", filter={}).json()["selection"]
+    stale = freeze(api, action="cancel", filter={}).json()["selection"]
+    BulkSelection.objects.filter(id=stale["id"]).update(expires_at=timezone.now() - timedelta(days=1, minutes=1))
+
+    assert reconcile()["selectionsForgotten"] == 1
+
+    assert bytes(BulkSelection.objects.get(id=stale["id"]).ids) == b""
+    assert len(BulkSelection.objects.get(id=kept["id"]).frozen_ids()) == 1
+    # The row stays, with its breakdown, for the freeze's audit entry that names it; it can no longer run.
+    assert BulkSelection.objects.get(id=stale["id"]).total == 1
+    assert run(api, stale["id"]).status_code == 409

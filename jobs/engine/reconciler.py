@@ -21,6 +21,7 @@ from jobs.models import AdmissionSlot, BackgroundOperation, Job, WorkerHeartbeat
 from jobs.services.approvals import approvals_expire_due
 from jobs.services.audit import audit_verify_since_checkpoint
 from jobs.services.audit_anchor import anchor_due
+from jobs.services.bulk import selections_forget_expired
 from jobs.services.config import config_get
 from jobs.services.four_eyes import action_requests_expire_due
 from jobs.services.health import health_record
@@ -41,6 +42,7 @@ def reconcile(*, now=None) -> dict[str, int]:
         "timedOut": _time_out_long_runs(now, cfg),
         "expired": approvals_expire_due(now=now),
         "requestsExpired": action_requests_expire_due(now),
+        "selectionsForgotten": selections_forget_expired(now),
         "published": _publish_due(now, cfg),
         "operations": _restart_stalled_operations(now),
         "operationsResumed": operations_resume_abandoned(now),
