@@ -22,6 +22,7 @@ import argparse
 import io
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,6 +65,9 @@ def main() -> int:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    # Each size's trail is made anew: its anchors go to a file of this run's own, not to the
+    # checkout's var/, whose anchors name another trail and would report it tampered with.
+    settings.JOBS_AUDIT_ANCHOR_FILE = Path(tempfile.mkdtemp(prefix="jobs-scale-")) / "audit-anchors.jsonl"
     db = settings.DATABASES["default"]
     db.setdefault("TEST", {})["NAME"] = f"{db['NAME']}_scale"
     connection.creation.create_test_db(verbosity=0, autoclobber=True)

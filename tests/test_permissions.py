@@ -64,6 +64,7 @@ ACTIONS = [
     Case("jobs:emergency-disable", ADMIN, data=lambda w: {"confirm": "disable job system", "reason": "incident"}),
 ]
 
+
 def _none_running() -> None:
     """Clear all is refused while a job runs: the runbook force-fails them first."""
     Job.objects.filter(status=Status.RUNNING).update(status=Status.FAILED)
