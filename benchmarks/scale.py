@@ -65,9 +65,6 @@ def main() -> int:
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
-    # Each size's trail is made anew: its anchors go to a file of this run's own, not to the
-    # checkout's var/, whose anchors name another trail and would report it tampered with.
-    settings.JOBS_AUDIT_ANCHOR_FILE = Path(tempfile.mkdtemp(prefix="jobs-scale-")) / "audit-anchors.jsonl"
     db = settings.DATABASES["default"]
     db.setdefault("TEST", {})["NAME"] = f"{db['NAME']}_scale"
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
@@ -193,12 +190,17 @@ def rollup_seed() -> str:
 
 def load_audit(count: int) -> None:
     """``count`` entries spread over the trail's chains, each linked to the one before (COPY)."""
+    from django.conf import settings
     from django.db import connection
     from django.utils import timezone
 
     from jobs.models import AuditEntry
     from jobs.services.audit import AUDIT_CHAINS, GENESIS_HASH, entry_digest
 
+    # A trail made anew gets anchors of its own: anchors of the checkout's var/, or of the size
+    # before, name entries this trail does not hold, and verification would call it tampered
+    # with (and, finding it broken, never set the checkpoint the incremental check starts from).
+    settings.JOBS_AUDIT_ANCHOR_FILE = Path(tempfile.mkdtemp(prefix="jobs-scale-")) / "audit-anchors.jsonl"
     heads = dict.fromkeys(range(1, AUDIT_CHAINS + 1), GENESIS_HASH)
     now = timezone.now()
     rows = io.StringIO()
