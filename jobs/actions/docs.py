@@ -56,7 +56,8 @@ def _door_table(door: str, first_column: str) -> str:
         api = door == "api"
         rows.append(
             f"| {where} | {action.permission.removeprefix('jobs.')} ({roles_holding(action.permission)}) | "
-            f"{_fields(action, api=api)}{_confirmation(action, api=api)}{_preview(action, door=door)} | `{action.name}` |"
+            f"{_fields(action, api=api)}{_confirmation(action, api=api)}{_preview(action, door=door)} "
+            f"| `{action.name}` |"
         )
     return "\n".join(rows)
 

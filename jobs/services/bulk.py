@@ -35,7 +35,7 @@ from jobs.services.lifecycle import jobs_cancel, jobs_force_fail
 # How long a dry run may wait for its Run: long enough to read it, short enough that it still describes the queue.
 SELECTION_MINUTES = 30
 # Who may freeze and run each kind: retry as a DLQ retry, force-fail as an admin's force-fail.
-PERMISSIONS = {
+PERMISSIONS: dict[str, str] = {
     BulkSelection.Kind.CANCEL: "jobs.cancel_job",
     BulkSelection.Kind.RETRY: "jobs.retry_job",
     BulkSelection.Kind.FORCE_FAIL: "jobs.force_fail_job",
@@ -158,7 +158,7 @@ def _effect(action: str, breakdown: list[list[Any]]) -> dict[str, Any]:
     counts = selectors.tallies()
     queued = counts.get(f"status:{Status.QUEUED}", 0)
     limit = queue_limit(cfg)
-    by_status = Counter()
+    by_status: Counter[str] = Counter()
     for _, status, _, n in breakdown:
         by_status[status] += n
     effect: dict[str, Any] = {

@@ -214,7 +214,7 @@ def _retry_entries_present_at_start(operation: BackgroundOperation, actor: Actor
 
 # Jobs per transaction of a bulk run. A force-fail puts each job into the DLQ one by one: smaller
 # batches, so that progress moves and a cancel is heard every few seconds.
-BULK_BATCH_SIZE = {BulkSelection.Kind.FORCE_FAIL: 200}
+BULK_BATCH_SIZE: dict[str, int] = {BulkSelection.Kind.FORCE_FAIL: 200}
 
 
 def _run_selection(operation: BackgroundOperation, actor: Actor) -> None:
