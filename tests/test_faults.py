@@ -26,6 +26,7 @@ from jobs.services.operations import dlq_retry_all_start
 from jobs.services.submission import job_submit
 from jobs.services.tokens import token_create
 from tests.support import faults
+from tests.support.console import make_dead_letters
 from tests.support.faults import FaultResult, Load
 from tests.support.processes import CHILD_APPLICATION_NAME, process_env, start_beat, wait_for
 from tests.support.servers import OwnRedis, Web
@@ -118,39 +119,10 @@ def test_a_job_that_runs_through_a_postgresql_restart_keeps_its_outcome(workers,
     assert not Event.objects.filter(data__error__startswith=WORKER_LOST_ERROR).exists()
 
 
-def _dead_letters(count: int) -> list[uuid.UUID]:
-    now = timezone.now()
-    jobs = [
-        Job(
-            job_key=f"fault:{n}",
-            entrypoint="demo.noop",
-            params={"n": n},
-            status=Status.FAILED,
-            attempts=3,
-            last_error="RuntimeError: upstream down",
-            created_at=now,
-            updated_at=now,
-            completed_at=now,
-        )
-        for n in range(count)
-    ]
-    Job.objects.bulk_create(jobs, batch_size=2000)
-    DLQEntry.objects.bulk_create(
-        [
-            DLQEntry(
-                job=job, reason="Max attempts exceeded (3/3)", attempts=3, last_error=job.last_error, fingerprint="f"
-            )
-            for job in jobs
-        ],
-        batch_size=2000,
-    )
-    return [job.id for job in jobs]
-
-
 def test_a_retry_all_whose_worker_is_killed_resumes_elsewhere_and_retries_each_entry_once(workers, beat, cli):
     # The retried jobs wait (the system is disabled), so what is counted is only what the retry-all did.
     config_update(actor=cli, changes={"worker": {"enabled": False}, "queue": {"maxQueueSize": 100_000}})
-    originals = _dead_letters(6000)
+    originals = make_dead_letters(6000, prefix="fault")
     operation = dlq_retry_all_start(actor=cli, reason="upstream is back")
     [victim] = workers(1)
     wait_for(

@@ -12,14 +12,13 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
-from django.utils import timezone
 
-from jobs.models import AuditEntry, DLQEntry, Job, Status
+from jobs.models import AuditEntry, DLQEntry, Job
 from jobs.services.config import config_update
 from jobs.services.lifecycle import job_force_fail
 from jobs.services.submission import job_submit
 from tests.support.api import last_audit
-from tests.support.console import login
+from tests.support.console import login, make_dead_letters
 from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.workers
@@ -30,32 +29,6 @@ def dead(cli, n: int, *, seconds: float = 0.05) -> None:
     for i in range(n):
         job, _ = job_submit(actor=cli, entrypoint="demo.sleep", params={"seconds": seconds, "n": i})
         job_force_fail(actor=cli, job_id=job.id, reason="upstream down")
-
-
-def dead_in_bulk(count: int) -> None:
-    """count DLQ entries at once (failed jobs written directly, as an import would)."""
-    now = timezone.now()
-    jobs = Job.objects.bulk_create(
-        [
-            Job(
-                job_key=f"bulk:{n}",
-                entrypoint="demo.noop",
-                params={"n": n},
-                status=Status.FAILED,
-                attempts=3,
-                last_error="RuntimeError: upstream down",
-                created_at=now,
-                updated_at=now,
-                completed_at=now,
-            )
-            for n in range(count)
-        ],
-        batch_size=2000,
-    )
-    DLQEntry.objects.bulk_create(
-        [DLQEntry(job=job, reason="Max attempts exceeded (3/3)", attempts=3, fingerprint="f") for job in jobs],
-        batch_size=2000,
-    )
 
 
 def operation_of(api, operation_id) -> dict:
@@ -156,7 +129,7 @@ def test_a_running_retry_all_canceled_stops_between_batches_and_keeps_what_it_di
 
     # Room for everything, and nothing runs: what is counted is only what the retry-all did.
     config_update(actor=cli, changes={"worker": {"enabled": False}, "queue": {"maxQueueSize": 100_000}})
-    dead_in_bulk(10 * BATCH_SIZE)
+    make_dead_letters(10 * BATCH_SIZE, prefix="bulk")
     workers(1)
     operation_id = api("operator").post("/api/dlq/retry-all", {"reason": "upstream back"}).json()["operation"]["id"]
     wait_for(lambda: operation_of(api, operation_id)["done"] >= BATCH_SIZE, timeout=60, message="a batch done")

@@ -122,28 +122,23 @@ def jobs_force_fail(*, actor: Actor, job_ids: list, reason: str, action: str, co
 
     Each goes to the DLQ as a force-failed job does. ``context`` goes into the audit entry's ``after``.
     """
-    reason = required_reason(reason)
-    with transaction.atomic():
-        jobs = list(Job.objects.select_for_update().filter(id__in=job_ids, status__in=ACTIVE_STATUSES).order_by("id"))
-        _force_fail_locked(jobs, reason)
-        audit_record(
-            actor,
-            action=action,
-            object_type="job",
-            object_ids=[job.id for job in jobs],
-            reason=reason,
-            before={"count": len(jobs)},
-            after={"status": Status.FAILED, "count": len(jobs), **(context or {})},
-        )
+    chosen = Job.objects.filter(id__in=job_ids, status__in=ACTIVE_STATUSES).order_by("id")
+    jobs = _force_fail_audited(actor, chosen, reason=reason, action=action, before={}, after=context or {})
     return [str(job.id) for job in jobs]
 
 
 def jobs_force_fail_running(*, actor: Actor, reason: str) -> int:
     """Emergency: fail every running job (runbook: Force Fail All Running Jobs)."""
-    action = "emergency.force_fail_running"
+    running = Job.objects.running()
+    before = {"status": Status.RUNNING}
+    return len(_force_fail_audited(actor, running, reason=reason, action="emergency.force_fail_running", before=before))
+
+
+def _force_fail_audited(actor: Actor, chosen, *, reason: str, action: str, before: dict, after: dict | None = None):
+    """Lock ``chosen``, fail each into the DLQ, and write one audit entry naming them all."""
     reason = required_reason(reason)
     with transaction.atomic():
-        jobs = list(Job.objects.running().select_for_update())
+        jobs = list(chosen.select_for_update())
         _force_fail_locked(jobs, reason)
         audit_record(
             actor,
@@ -151,10 +146,10 @@ def jobs_force_fail_running(*, actor: Actor, reason: str) -> int:
             object_type="job",
             object_ids=[job.id for job in jobs],
             reason=reason,
-            before={"status": Status.RUNNING, "count": len(jobs)},
-            after={"status": Status.FAILED, "count": len(jobs)},
+            before={**before, "count": len(jobs)},
+            after={"status": Status.FAILED, "count": len(jobs), **(after or {})},
         )
-    return len(jobs)
+    return jobs
 
 
 def refuse_while_jobs_run() -> None:

@@ -41,6 +41,38 @@ def make_dlq_entry(error: str = "RuntimeError: boom", **fields: Any) -> DLQEntry
     )
 
 
+def make_dead_letters(count: int, *, prefix: str = "dead") -> list[uuid.UUID]:
+    """``count`` failed jobs with their DLQ entries, written in bulk (as an import would): a large DLQ fast."""
+    now = timezone.now()
+    jobs = Job.objects.bulk_create(
+        [
+            Job(
+                job_key=f"{prefix}:{n}",
+                entrypoint="demo.noop",
+                params={"n": n},
+                status=Status.FAILED,
+                attempts=3,
+                last_error="RuntimeError: upstream down",
+                created_at=now,
+                updated_at=now,
+                completed_at=now,
+            )
+            for n in range(count)
+        ],
+        batch_size=2000,
+    )
+    DLQEntry.objects.bulk_create(
+        [
+            DLQEntry(
+                job=job, reason="Max attempts exceeded (3/3)", attempts=3, last_error=job.last_error, fingerprint="f"
+            )
+            for job in jobs
+        ],
+        batch_size=2000,
+    )
+    return [job.id for job in jobs]
+
+
 def live_worker(name: str = "w1@test:1") -> WorkerHeartbeat:
     """A worker process that has just beaten, as a running worker leaves its row."""
     now = timezone.now()
