@@ -297,8 +297,9 @@ def four_eyes_request(action_name: str, title: str, actor: Actor, data: BaseMode
 
 
 def queue_pause(actor: Actor, data: inputs.PauseTarget, target: None) -> Outcome:
-    pause = pauses.pause_set(actor=actor, entrypoint=data.entrypoint, priority=data.priority, reason=data.reason)
-    queued = selectors.paused_queued_count(pause)
+    pause, queued = pauses.pause_set(
+        actor=actor, entrypoint=data.entrypoint, priority=data.priority, reason=data.reason
+    )
     message = f"paused {pause.what}: {queued} queued job{'' if queued == 1 else 's'} wait until it is resumed"
     return Outcome({"paused": pause_to_dict(pause, queued)}, message, 201)
 

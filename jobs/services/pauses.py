@@ -22,8 +22,13 @@ from jobs.services.errors import Conflict, InvalidInput, NotFound
 from jobs.services.events import event_emit
 
 
-def pause_set(*, actor: Actor, entrypoint: str | None = None, priority: str | None = None, reason: str) -> Pause:
-    """Hold back every queued job of ``entrypoint`` (or of ``priority``) until it is resumed."""
+def pause_set(
+    *, actor: Actor, entrypoint: str | None = None, priority: str | None = None, reason: str
+) -> tuple[Pause, int]:
+    """Hold back every queued job of ``entrypoint`` (or of ``priority``) until it is resumed.
+
+    Returns the pause and how many queued jobs it holds back (counted up to a cap).
+    """
     reason = required_reason(reason)
     fields = _named(entrypoint, priority)
     if entrypoint and entrypoints.get(entrypoint) is None and not Job.objects.filter(entrypoint=entrypoint).exists():
@@ -45,8 +50,8 @@ def pause_set(*, actor: Actor, entrypoint: str | None = None, priority: str | No
     except IntegrityError:
         current = Pause.objects.filter(**fields).first()
         since = f" by {current.paused_by} since {current.paused_at.isoformat()}" if current else ""
-        raise Conflict(f"{_what(fields)} is already paused{since}") from None
-    return pause
+        raise Conflict(f"{Pause(**fields).what} is already paused{since}") from None
+    return pause, queued
 
 
 def pause_lift(*, actor: Actor, entrypoint: str | None = None, priority: str | None = None, reason: str) -> int:
@@ -56,7 +61,7 @@ def pause_lift(*, actor: Actor, entrypoint: str | None = None, priority: str | N
     with transaction.atomic():
         pause = Pause.objects.select_for_update().filter(**fields).first()
         if pause is None:
-            raise NotFound(f"{_what(fields)} is not paused")
+            raise NotFound(f"{Pause(**fields).what} is not paused")
         queued = paused_queued_count(pause)
         what = pause.what
         pause.delete()
@@ -86,7 +91,3 @@ def _named(entrypoint: str | None, priority: str | None) -> dict[str, Any]:
         return {"priority": Priority.from_label(str(priority))}
     except ValueError as exc:
         raise InvalidInput(f"priority: {exc}") from None
-
-
-def _what(fields: dict[str, Any]) -> str:
-    return fields.get("entrypoint") or f"{Priority(fields['priority']).label} priority"

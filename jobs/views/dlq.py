@@ -32,7 +32,11 @@ def dlq_list(request: HtmxHttpRequest) -> HttpResponse:
     params_text = (request.GET.get("params") or "").strip()
     params = selectors.params_filter(params_text)
     entries = selectors.dlq_entries(fingerprint=fingerprint, params=params)
-    matching, matching_capped = selectors.dlq_count_capped(fingerprint=fingerprint, params=params)
+    count = selectors.dlq_count(fingerprint=fingerprint)
+    # Without a params filter the entries shown are all of them: no second count.
+    matching, matching_capped = (
+        selectors.dlq_count_capped(fingerprint=fingerprint, params=params) if params else (count, False)
+    )
     context = {
         "grouped": grouped,
         "fingerprint": fingerprint,
@@ -45,7 +49,7 @@ def dlq_list(request: HtmxHttpRequest) -> HttpResponse:
             limit=parse_limit(request.GET.get("limit")),
             fields=("added_at", "job"),
         ),
-        "count": selectors.dlq_count(fingerprint=fingerprint),
+        "count": count,
         "params_text": params_text,
         "matching": matching,
         "matching_capped": matching_capped,
