@@ -580,8 +580,8 @@ def _load_dlq(count: int) -> None:
         ]
         insert_many(Job, jobs)
         entries = [
-            DLQEntry(
-                job=job, reason="Max attempts exceeded (3/3)", attempts=3, last_error=job.last_error, fingerprint="x"
+            DLQEntry.of(
+                job, reason="Max attempts exceeded (3/3)", attempts=3, last_error=job.last_error, fingerprint="x"
             )
             for job in jobs
         ]

@@ -143,8 +143,8 @@ def load_jobs(count: int) -> None:
         )
         cursor.execute(
             """
-            INSERT INTO jobs_dlqentry (job_id, reason, attempts, last_error, fingerprint, added_at)
-            SELECT id, 'max_attempts', attempts, last_error, substr(md5(entrypoint), 1, 16), completed_at
+            INSERT INTO jobs_dlqentry (job_id, entrypoint, reason, attempts, last_error, fingerprint, added_at)
+            SELECT id, entrypoint, 'max_attempts', attempts, last_error, substr(md5(entrypoint), 1, 16), completed_at
             FROM jobs_job WHERE status = 'failed'
             """
         )

@@ -3,6 +3,7 @@ its breakdown and effect on the queue; the run acts on exactly that set, skippin
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from io import StringIO
 
@@ -117,6 +118,27 @@ def test_a_retry_dry_run_groups_by_fingerprint_and_says_how_many_wait_for_room(a
         2,
         3,
     )
+
+
+def test_a_retry_dry_run_freezes_exactly_the_dlq_entries_its_filter_matches(api):
+    eu = [make_dlq_entry(entrypoint="shop.sync", params={"region": "eu"}).job_id for _ in range(2)]
+    us = make_dlq_entry(entrypoint="shop.sync", params={"region": "us"}).job_id
+    mail = make_dlq_entry("SMTPError: 421", entrypoint="mail.send", params={"region": "eu"}).job_id
+    make_job(entrypoint="shop.sync", status=Status.FAILED)  # failed, but taken out of the DLQ
+
+    def frozen(**filter) -> tuple[set, dict]:
+        selection = freeze(api, action="retry", filter=filter).json()["selection"]
+        ids = BulkSelection.objects.get(id=selection["id"]).frozen_ids()
+        return {uuid.UUID(job_id) for job_id in ids}, {
+            row["entrypoint"]: row["count"] for row in selection["breakdown"]["byEntrypoint"]
+        }
+
+    assert frozen(status="failed") == ({*eu, us, mail}, {"shop.sync": 3, "mail.send": 1})
+    assert frozen(entrypoint="shop.sync") == ({*eu, us}, {"shop.sync": 3})
+    assert frozen(entrypoint="shop.sync", params="region=eu") == (set(eu), {"shop.sync": 2})
+    assert frozen(q="SMTPError") == ({mail}, {"mail.send": 1})
+    queued = freeze(api, action="retry", filter={"status": "queued"})
+    assert queued.status_code == 409 and "no job matching this filter" in queued.json()["error"]
 
 
 def test_a_retry_run_is_paced_below_backpressure_and_waits_for_room(api):

@@ -89,7 +89,7 @@ def test_dlq_clear_removes_only_entries_that_its_export_holds(roles, cli):
         for n in range(1500)
     )
     DLQEntry.objects.bulk_create(
-        DLQEntry(job=job, reason="Max attempts exceeded", attempts=3, fingerprint="x") for job in failed
+        DLQEntry.of(job, reason="Max attempts exceeded", attempts=3, fingerprint="x") for job in failed
     )
     late = Job.objects.bulk_create(
         Job(job_key=f"late:{n}", entrypoint="demo.fail", status="failed", attempts=3) for n in range(200)

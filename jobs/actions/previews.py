@@ -61,7 +61,7 @@ def _jobs(rows: QuerySet[Job], outcome: str) -> Preview:
 
 
 def _entries(rows: QuerySet[DLQEntry], outcome: str) -> Preview:
-    return Preview(count_by_entrypoint(rows, "job__entrypoint"), ENTRIES, outcome)
+    return Preview(count_by_entrypoint(rows), ENTRIES, outcome)
 
 
 def cancel_low_priority(target: None, posted: Mapping[str, Any]) -> Preview:

@@ -19,11 +19,11 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import CharField, QuerySet, Value
 from django.utils import timezone
 
 from jobs import selectors
-from jobs.models import ACTIVE_STATUSES, BulkSelection, Job, Status
+from jobs.models import BulkSelection, DLQEntry, Job, Status
 from jobs.selectors.stats import utilization_percent
 from jobs.services.audit import Actor, audit_record, authorize
 from jobs.services.backpressure import paced_limit, queue_limit
@@ -59,13 +59,6 @@ RETURNING total, breakdown
 """
 
 
-def reachable(kind: str) -> Q:
-    """The jobs ``kind`` can still act on: active ones for cancel and force-fail, DLQ entries for retry."""
-    if kind == BulkSelection.Kind.RETRY:
-        return Q(dlq_entry__isnull=False)
-    return Q(status__in=ACTIVE_STATUSES)
-
-
 def bulk_freeze(
     *, actor: Actor, action: str, filters: dict[str, Any] | None = None, ids: list[str] | None = None
 ) -> BulkSelection:
@@ -79,13 +72,8 @@ def bulk_freeze(
         raise InvalidInput(f"action: must be one of {', '.join(PERMISSIONS)}")
     authorize(actor, PERMISSIONS[action], action="jobs.bulk_freeze", object_type="selection")
     filters = {name: value for name, value in (filters or {}).items() if name in FILTER_FIELDS and value}
-    if ids:
-        jobs = Job.objects.filter(id__in=ids)
-        described: dict[str, Any] = {"ids": len(ids)}
-    else:
-        jobs = selectors.job_search(**filters)
-        described = filters
-    rows = jobs.filter(reachable(action)).order_by().values_list("id", "entrypoint", "status", "dlq_entry__fingerprint")
+    described: dict[str, Any] = {"ids": len(ids)} if ids else filters
+    rows = _dlq_rows(filters, ids) if action == BulkSelection.Kind.RETRY else _active_rows(filters, ids)
     now = timezone.now()
     # The row as the INSERT writes it; the dry run's answer, without reading it back (nor its ids).
     selection = BulkSelection(
@@ -113,6 +101,30 @@ def bulk_freeze(
             after={"action": action, "filter": described, "frozen": selection.total, "effect": selection.effect},
         )
     return selection
+
+
+def _active_rows(filters: dict[str, Any], ids: list[str] | None) -> QuerySet:
+    """The jobs a cancel or force-fail reaches (waiting, queued or running), as rows of the freeze."""
+    jobs = Job.objects.filter(id__in=ids) if ids else selectors.job_search(**filters)
+    no_fingerprint = Value(None, output_field=CharField())
+    return jobs.active().order_by().values_list("id", "entrypoint", "status", no_fingerprint)
+
+
+def _dlq_rows(filters: dict[str, Any], ids: list[str] | None) -> QuerySet:
+    """The DLQ entries a retry reaches, as rows of the freeze: (job id, entry point, status, fingerprint).
+
+    Every entry's job is failed and the entry keeps its entry point, so a filter on
+    nothing else reads the DLQ alone; the job table is joined only for params, q,
+    priority or another status.
+    """
+    entries = DLQEntry.objects.filter(job_id__in=ids) if ids else DLQEntry.objects.all()
+    if filters.get("entrypoint"):
+        entries = entries.filter(entrypoint=filters["entrypoint"])
+    needs_jobs = set(filters) - {"entrypoint"} - ({"status"} if filters.get("status") == Status.FAILED else set())
+    if needs_jobs:
+        # Every filter, status included: the job table's indexes narrow the join.
+        entries = entries.filter(job__in=selectors.job_search(**filters))
+    return entries.order_by().values_list("job_id", "entrypoint", Value(Status.FAILED.value), "fingerprint")
 
 
 def _freeze_in_one_statement(rows: QuerySet, selection: BulkSelection) -> tuple[int, list]:

@@ -41,6 +41,7 @@ def dlq_add(job: Job, *, reason: str) -> DLQEntry | None:
     entry, _ = DLQEntry.objects.update_or_create(
         job=job,
         defaults={
+            "entrypoint": job.entrypoint,
             "reason": reason,
             "attempts": job.attempts,
             "last_error": job.last_error,

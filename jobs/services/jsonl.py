@@ -335,8 +335,8 @@ def _active_key_conflicts(jobs: dict[uuid.UUID, Job], candidates: dict) -> list[
 
 
 def _interrupted_entry(job: Job, now: datetime) -> DLQEntry:
-    return DLQEntry(
-        job=job,
+    return DLQEntry.of(
+        job,
         reason=INTERRUPTED,
         attempts=job.attempts,
         last_error=job.last_error,
@@ -349,8 +349,8 @@ def _dlq_entry(job: Job, row: JobLine) -> DLQEntry:
     dlq = row.dlq
     assert dlq is not None
     last_error = dlq.lastError if dlq.lastError is not None else job.last_error
-    return DLQEntry(
-        job=job,
+    return DLQEntry.of(
+        job,
         reason=dlq.reason,
         attempts=dlq.attempts if dlq.attempts is not None else job.attempts,
         last_error=last_error or "",

@@ -37,7 +37,12 @@ def make_job(**fields: Any) -> Job:
 def make_dlq_entry(error: str = "RuntimeError: boom", **fields: Any) -> DLQEntry:
     job = make_job(status=Status.FAILED, attempts=3, last_error=error, completed_at=timezone.now(), **fields)
     return DLQEntry.objects.create(
-        job=job, reason="Max attempts reached", attempts=3, last_error=error, fingerprint=error_fingerprint(error)
+        job=job,
+        entrypoint=job.entrypoint,
+        reason="Max attempts reached",
+        attempts=3,
+        last_error=error,
+        fingerprint=error_fingerprint(error),
     )
 
 
@@ -63,8 +68,8 @@ def make_dead_letters(count: int, *, prefix: str = "dead") -> list[uuid.UUID]:
     )
     DLQEntry.objects.bulk_create(
         [
-            DLQEntry(
-                job=job, reason="Max attempts exceeded (3/3)", attempts=3, last_error=job.last_error, fingerprint="f"
+            DLQEntry.of(
+                job, reason="Max attempts exceeded (3/3)", attempts=3, last_error=job.last_error, fingerprint="f"
             )
             for job in jobs
         ],
@@ -112,8 +117,8 @@ def bulk_jobs(count: int, **fields: Any) -> None:
     failed = [job for job in jobs if job.status == Status.FAILED]
     DLQEntry.objects.bulk_create(
         [
-            DLQEntry(
-                job=job,
+            DLQEntry.of(
+                job,
                 reason="Max attempts reached",
                 attempts=3,
                 last_error=job.last_error,
