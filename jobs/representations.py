@@ -1,4 +1,4 @@
-"""Jobs and DLQ entries in the runbook's JSON shape (camelCase, ISO 8601 times).
+"""Jobs, DLQ entries and the rest in the runbook's JSON shape (camelCase, ISO 8601 times).
 
 One shape for the API, the JSONL store format, exports and audit snapshots.
 """
@@ -10,6 +10,7 @@ from typing import Any
 
 from jobs.models import ActionRequest, AuditEntry, DLQEntry, Event, Job, Pause
 from jobs.selectors.attempts import Attempt, job_attempts
+from jobs.selectors.history import Histogram, History, Point, Series
 
 
 def iso(value: datetime | None) -> str | None:
@@ -227,4 +228,47 @@ def pause_to_dict(pause: Pause, queued: int | None = None) -> dict[str, Any]:
         "pausedBy": pause.paused_by,
         "pausedAt": iso(pause.paused_at),
         "queued": queued,
+    }
+
+
+def history_to_dict(report: History) -> dict[str, Any]:
+    return {
+        "window": report.window.name,
+        "bucketSeconds": int(report.window.step.total_seconds()),
+        "start": report.start,
+        "end": report.end,
+        "entrypoint": report.entrypoint,
+        "total": _series(report.total),
+        "entrypoints": [_series(series) for series in report.series],
+    }
+
+
+def _series(series: Series) -> dict[str, Any]:
+    return {
+        "entrypoint": series.entrypoint,
+        "totals": _point(series.total),
+        "buckets": [_point(point) for point in series.points],
+    }
+
+
+def _point(point: Point) -> dict[str, Any]:
+    return {
+        "start": point.start,
+        "succeeded": point.succeeded,
+        "failed": point.failed,
+        "retried": point.retried,
+        "runTimeMs": _durations(point.run),
+        "queueLatencyMs": _durations(point.wait),
+    }
+
+
+def _durations(histogram: Histogram) -> dict[str, Any]:
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value, 1)
+
+    return {
+        "count": histogram.count,
+        "avg": rounded(histogram.mean),
+        "p50": rounded(histogram.p50),
+        "p95": rounded(histogram.p95),
     }

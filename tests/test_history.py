@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import json
 import re
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -73,6 +76,19 @@ def test_it_narrows_to_one_entrypoint(ran, api):
     assert body["bucketSeconds"] == 6 * 3600 and len(body["total"]["buckets"]) == 28
     assert [series["entrypoint"] for series in body["entrypoints"]] == ["demo.fail"]
     assert body["total"]["totals"]["failed"] == 1 and body["total"]["totals"]["succeeded"] == 0
+
+
+def test_the_shell_prints_what_the_api_answers_and_refuses_a_bad_window_in_one_line(ran, api):
+    out = io.StringIO()
+    call_command("jobs", "history", "--window=7d", "--entrypoint=demo.fail", stdout=out)
+    printed = json.loads(out.getvalue())
+    answered = api("viewer").get("/api/history", window="7d", entrypoint="demo.fail").json()
+    assert printed["total"]["totals"] == answered["total"]["totals"]
+    assert [series["entrypoint"] for series in printed["entrypoints"]] == ["demo.fail"]
+    assert printed["total"]["totals"]["failed"] == 1
+
+    with pytest.raises(CommandError, match=r"^window: must be one of 24h, 7d \(got 'bogus'\)$"):
+        call_command("jobs", "history", "--window=bogus", stdout=io.StringIO())
 
 
 def test_it_counts_the_hot_path_that_hands_a_slot_to_the_next_job(cli):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from django.http import HttpRequest
 from ninja import Router, Schema
@@ -11,7 +10,7 @@ from ninja import Router, Schema
 from jobs import selectors
 from jobs.api.common import require_perm
 from jobs.api.schemas import errors
-from jobs.selectors.history import Histogram, History, Point, Series
+from jobs.representations import history_to_dict
 
 router = Router(tags=["system"])
 
@@ -57,46 +56,3 @@ def history(request: HttpRequest, window: str = "24h", entrypoint: str = ""):
     require_perm(request)
     report = selectors.history(selectors.history_window(window), entrypoint=entrypoint or None)
     return history_to_dict(report)
-
-
-def history_to_dict(report: History) -> dict[str, Any]:
-    return {
-        "window": report.window.name,
-        "bucketSeconds": int(report.window.step.total_seconds()),
-        "start": report.start,
-        "end": report.end,
-        "entrypoint": report.entrypoint,
-        "total": _series(report.total),
-        "entrypoints": [_series(series) for series in report.series],
-    }
-
-
-def _series(series: Series) -> dict[str, Any]:
-    return {
-        "entrypoint": series.entrypoint,
-        "totals": _point(series.total),
-        "buckets": [_point(point) for point in series.points],
-    }
-
-
-def _point(point: Point) -> dict[str, Any]:
-    return {
-        "start": point.start,
-        "succeeded": point.succeeded,
-        "failed": point.failed,
-        "retried": point.retried,
-        "runTimeMs": _durations(point.run),
-        "queueLatencyMs": _durations(point.wait),
-    }
-
-
-def _durations(histogram: Histogram) -> dict[str, Any]:
-    def rounded(value: float | None) -> float | None:
-        return None if value is None else round(value, 1)
-
-    return {
-        "count": histogram.count,
-        "avg": rounded(histogram.mean),
-        "p50": rounded(histogram.p50),
-        "p95": rounded(histogram.p95),
-    }

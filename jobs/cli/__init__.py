@@ -7,10 +7,10 @@ the action's one line. Errors are one line and exit non-zero.
 
 from __future__ import annotations
 
-from jobs.cli import access, approvals, audit, bulk, dlq, docs, incident, requests, store, system, work
+from jobs.cli import access, approvals, audit, bulk, dlq, docs, history, incident, requests, store, system, work
 from jobs.cli.base import Parser, Session
 
-AREAS = (work, bulk, dlq, approvals, system, store, audit, incident, requests, access, docs)
+AREAS = (work, bulk, dlq, approvals, system, store, audit, incident, history, requests, access, docs)
 
 __all__ = ["AREAS", "Parser", "Session", "add_subcommands"]
 
