@@ -13,11 +13,9 @@ from jobs.github.watcher_state import watcher_status
 from jobs.models import Priority
 from jobs.selectors.stats import capacity_warning
 from jobs.services.config import config_get
+from jobs.views.charts import stacked_bars
 from jobs.views.common import HtmxHttpRequest, login_required, page, require_perm
 from jobs.views.history import ms_text
-
-CHART_HEIGHT = 120
-BAR_WIDTH = 10
 
 
 def key_metrics(health: dict[str, Any]) -> list[dict[str, Any]]:
@@ -67,24 +65,8 @@ def key_metrics(health: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def throughput_chart(series: list[dict[str, Any]]) -> dict[str, Any]:
-    """Bar geometry for the SVG (attributes, not styles: the CSP allows no inline style)."""
-    peak = max((point["succeeded"] + point["failed"] for point in series), default=0) or 1
-    bars = []
-    for i, point in enumerate(series):
-        ok_h = round(point["succeeded"] * CHART_HEIGHT / peak, 1)
-        fail_h = round(point["failed"] * CHART_HEIGHT / peak, 1)
-        bars.append(
-            {
-                **point,
-                "x": i * BAR_WIDTH + 1,
-                "ok_y": CHART_HEIGHT - ok_h,
-                "ok_h": ok_h,
-                "fail_y": CHART_HEIGHT - ok_h - fail_h,
-                "fail_h": fail_h,
-            }
-        )
-    total = sum(point["succeeded"] + point["failed"] for point in series)
-    return {"bars": bars, "peak": peak, "total": total, "width": len(series) * BAR_WIDTH, "height": CHART_HEIGHT}
+    """The last hour's bars: succeeded, with failed stacked on top, per minute."""
+    return stacked_bars([(f"{point['minute']:%H:%M}", point["succeeded"], point["failed"]) for point in series])
 
 
 def run_time_rows() -> list[dict[str, Any]]:

@@ -9,10 +9,8 @@ from django.views.decorators.http import require_GET
 
 from jobs import selectors
 from jobs.selectors.history import Point, Series
+from jobs.views.charts import BAR_WIDTH, CHART_HEIGHT, bar_height, num, stacked_bars
 from jobs.views.common import HtmxHttpRequest, login_required, page, require_perm, service_errors
-
-CHART_HEIGHT = 120
-BAR_WIDTH = 10
 
 
 @login_required
@@ -51,10 +49,6 @@ def _when(point: Point) -> str:
     return f"{point.start:%Y-%m-%d %H:%M}" if point.start else ""
 
 
-def _num(value: float) -> str:
-    return f"{value:g}"
-
-
 def point_row(point: Point) -> dict[str, Any]:
     """One line of a table: counts, and the percentiles as text."""
     return {
@@ -70,47 +64,23 @@ def point_row(point: Point) -> dict[str, Any]:
     }
 
 
-def _stacked(series: Series, lower: str, upper: str) -> dict[str, Any]:
-    """Bars of two stacked counts per bucket (attributes, not styles: the CSP allows no inline style)."""
-    values = [(getattr(point, lower), getattr(point, upper)) for point in series.points]
-    peak = max((a + b for a, b in values), default=0) or 1
-    bars = []
-    for i, (point, (a, b)) in enumerate(zip(series.points, values, strict=True)):
-        a_h = round(a * CHART_HEIGHT / peak, 1)
-        b_h = round(b * CHART_HEIGHT / peak, 1)
-        bars.append(
-            {
-                "start": _when(point),
-                "a": a,
-                "b": b,
-                "x": i * BAR_WIDTH + 1,
-                "a_y": _num(CHART_HEIGHT - a_h),
-                "a_h": _num(a_h) if a_h else "",
-                "b_y": _num(CHART_HEIGHT - a_h - b_h),
-                "b_h": _num(b_h) if b_h else "",
-            }
-        )
-    return {"bars": bars, "peak": peak, "total": sum(a + b for a, b in values)}
-
-
 def _latency(series: Series) -> dict[str, Any]:
     """A p95 bar per bucket with its p50 inside it, on one scale."""
     quantiles = [(point.wait.p50, point.wait.p95) for point in series.points]
     peak = max((p95 for _, p95 in quantiles if p95 is not None), default=0) or 1
     bars = []
     for i, (point, (p50, p95)) in enumerate(zip(series.points, quantiles, strict=True)):
-        p50_h = round((p50 or 0) * CHART_HEIGHT / peak, 1)
-        p95_h = round((p95 or 0) * CHART_HEIGHT / peak, 1)
+        p50_h, p95_h = bar_height(p50 or 0, peak), bar_height(p95 or 0, peak)
         bars.append(
             {
                 "start": _when(point),
                 "p50": ms_text(p50),
                 "p95": ms_text(p95),
                 "x": i * BAR_WIDTH + 1,
-                "p50_y": _num(CHART_HEIGHT - p50_h),
-                "p50_h": _num(p50_h) if p50_h else "",
-                "p95_y": _num(CHART_HEIGHT - p95_h),
-                "p95_h": _num(p95_h) if p95_h else "",
+                "p50_y": num(CHART_HEIGHT - p50_h),
+                "p50_h": num(p50_h) if p50_h else "",
+                "p95_y": num(CHART_HEIGHT - p95_h),
+                "p95_h": num(p95_h) if p95_h else "",
             }
         )
     return {"bars": bars, "peak": ms_text(peak), "total": series.total.wait.count}
@@ -121,7 +91,7 @@ def history_charts(series: Series) -> dict[str, Any]:
     return {
         "width": len(series.points) * BAR_WIDTH,
         "height": CHART_HEIGHT,
-        "throughput": _stacked(series, "succeeded", "failed"),
-        "failures": _stacked(series, "failed", "retried"),
+        "throughput": stacked_bars([(_when(point), point.succeeded, point.failed) for point in series.points]),
+        "failures": stacked_bars([(_when(point), point.failed, point.retried) for point in series.points]),
         "latency": _latency(series),
     }
