@@ -15,11 +15,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from jobs.models import AuditEntry, BackgroundOperation, BulkSelection, DLQEntry, Job, Priority, Status
+from jobs.models import AuditEntry, BackgroundOperation, BulkSelection, DLQEntry, Event, Job, Priority, Status
 from jobs.services.audit import Actor
 from jobs.services.bulk import bulk_freeze
 from jobs.services.config import config_update
-from jobs.services.lifecycle import job_cancel
+from jobs.services.lifecycle import job_cancel, jobs_force_fail
 from jobs.services.operations import operation_run
 from tests.support.api import last_audit
 from tests.support.console import bulk_jobs, login, make_dlq_entry, make_job
@@ -217,6 +217,27 @@ def test_its_dry_run_takes_a_bounded_number_of_queries(users):
     assert len(large.captured_queries) <= len(small.captured_queries) <= 10, [
         q["sql"][:120] for q in large.captured_queries
     ]
+
+
+def test_a_bulk_force_fail_puts_every_job_into_the_dlq_with_its_events_in_a_few_statements(users):
+    admin = Actor.for_user(users["admin"], source="api")
+
+    def force_fail(count: int) -> tuple[list[str], int]:
+        ids = [make_job(status=Status.RUNNING, entrypoint=f"shop.sync{count}").id for _ in range(count)]
+        with CaptureQueriesContext(connection) as queries:
+            failed = jobs_force_fail(actor=admin, job_ids=ids, reason="stuck on a lock", action="jobs.bulk_run")
+        return failed, len(queries.captured_queries)
+
+    (few, few_queries), (many, many_queries) = force_fail(2), force_fail(300)
+
+    assert len(few) == 2 and len(many) == 300
+    assert many_queries == few_queries <= 15
+    entries = DLQEntry.objects.filter(job_id__in=many)
+    assert entries.count() == 300
+    assert set(entries.values_list("entrypoint", "reason")) == {("shop.sync300", "Force-failed: stuck on a lock")}
+    assert Job.objects.filter(id__in=many, status=Status.FAILED, last_error="stuck on a lock").count() == 300
+    for type in ("job:failed", "job:dlq"):
+        assert Event.objects.filter(type=type, job_id__in=many).count() == 300
 
 
 def test_the_cli_freezes_then_runs_a_selection(users):

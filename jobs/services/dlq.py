@@ -35,23 +35,43 @@ def error_fingerprint(error: str) -> str:
 
 def dlq_add(job: Job, *, reason: str) -> DLQEntry | None:
     """Put a failed job into the DLQ. Call inside the transaction that failed it."""
+    entries = dlq_add_many([job], reason=reason)
+    return entries[0] if entries else None
+
+
+def dlq_add_many(jobs: list[Job], *, reason: str) -> list[DLQEntry]:
+    """Put failed jobs into the DLQ: one INSERT for the entries, one for their events, one eviction.
+
+    Call inside the transaction that failed them. An entry already there for a job is
+    replaced, as the job's latest failure.
+    """
     cfg = config_get()
-    if not cfg.dlq.enabled:
-        return None
-    entry, _ = DLQEntry.objects.update_or_create(
-        job=job,
-        defaults={
-            "entrypoint": job.entrypoint,
-            "reason": reason,
-            "attempts": job.attempts,
-            "last_error": job.last_error,
-            "fingerprint": error_fingerprint(job.last_error or reason),
-            "added_at": timezone.now(),
-        },
+    if not cfg.dlq.enabled or not jobs:
+        return []
+    now = timezone.now()
+    entries = [
+        DLQEntry.of(
+            job,
+            reason=reason,
+            attempts=job.attempts,
+            last_error=job.last_error,
+            fingerprint=error_fingerprint(job.last_error or reason),
+            added_at=now,
+        )
+        for job in jobs
+    ]
+    DLQEntry.objects.bulk_create(
+        entries,
+        update_conflicts=True,
+        unique_fields=["job"],
+        update_fields=["entrypoint", "reason", "attempts", "last_error", "fingerprint", "added_at"],
     )
-    event_emit("job:dlq", job=job, reason=reason, attempts=job.attempts, lastError=job.last_error)
+    events_emit_each(
+        "job:dlq",
+        [(job, {"reason": reason, "attempts": job.attempts, "lastError": job.last_error}) for job in jobs],
+    )
     _evict_beyond(cfg.dlq.maxSize)
-    return entry
+    return entries
 
 
 def _evict_beyond(max_size: int) -> None:

@@ -12,7 +12,7 @@ from jobs.models import ACTIVE_STATUSES, DLQEntry, Job, Status
 from jobs.representations import job_snapshot
 from jobs.services.audit import Actor, audit_job_change, audit_record, required_reason
 from jobs.services.backpressure import hold_submissions
-from jobs.services.dlq import dlq_add
+from jobs.services.dlq import dlq_add_many
 from jobs.services.errors import Conflict, NotFound
 from jobs.services.events import event_emit, events_emit_many
 from jobs.services.export import export_jobs
@@ -47,15 +47,25 @@ def job_cancel(*, actor: Actor, job_id, reason: str) -> Job:
 
 
 def _mark_final(job: Job, status: str, *, reason: str = "", error: str | None = None) -> None:
+    _mark_final_many([job], status, reason=reason, error=error)
+
+
+def _mark_final_many(jobs: list[Job], status: str, *, reason: str = "", error: str | None = None) -> None:
+    """End locked jobs with one UPDATE, and say so on the objects too (the DLQ entries and audit read them)."""
     now = timezone.now()
-    job.status = status
-    job.status_reason = reason
+    ended: dict[str, Any] = {
+        "status": status,
+        "status_reason": reason,
+        "completed_at": now,
+        "updated_at": now,
+        "lease_expires_at": None,
+    }
     if error is not None:
-        job.last_error = error
-    job.completed_at = now
-    job.updated_at = now
-    job.lease_expires_at = None
-    job.save(update_fields=["status", "status_reason", "last_error", "completed_at", "updated_at", "lease_expires_at"])
+        ended["last_error"] = error
+    for job in jobs:
+        for field, value in ended.items():
+            setattr(job, field, value)
+    Job.objects.filter(id__in=[job.id for job in jobs]).update(**ended)
 
 
 def jobs_cancel(
@@ -72,11 +82,8 @@ def jobs_cancel(
 
 
 def _cancel_locked(actor: Actor, jobs: list[Job], reason: str, action: str, context: dict | None = None) -> list[str]:
-    now = timezone.now()
     ids = [job.id for job in jobs]
-    Job.objects.filter(id__in=ids).update(
-        status=Status.CANCELED, status_reason=reason, completed_at=now, updated_at=now, lease_expires_at=None
-    )
+    _mark_final_many(jobs, Status.CANCELED, reason=reason)
     events_emit_many("job:canceled", jobs, reason=reason, by=actor.name)
     audit_record(
         actor,
@@ -111,10 +118,10 @@ def job_force_fail(*, actor: Actor, job_id, reason: str) -> Job:
 
 
 def _force_fail_locked(jobs: list[Job], reason: str) -> None:
-    for job in jobs:
-        _mark_final(job, Status.FAILED, reason=reason, error=reason)
-        event_emit("job:failed", job=job, error=reason, forced=True)
-        dlq_add(job, reason=f"Force-failed: {reason}")
+    """Fail locked jobs into the DLQ, in a few statements however many there are."""
+    _mark_final_many(jobs, Status.FAILED, reason=reason, error=reason)
+    events_emit_many("job:failed", jobs, error=reason, forced=True)
+    dlq_add_many(jobs, reason=f"Force-failed: {reason}")
 
 
 def jobs_force_fail(*, actor: Actor, job_ids: list, reason: str, action: str, context: dict | None = None) -> list[str]:

@@ -212,11 +212,6 @@ def _retry_entries_present_at_start(operation: BackgroundOperation, actor: Actor
             )
 
 
-# Jobs per transaction of a bulk run. A force-fail puts each job into the DLQ one by one: smaller
-# batches, so that progress moves and a cancel is heard every few seconds.
-BULK_BATCH_SIZE: dict[str, int] = {BulkSelection.Kind.FORCE_FAIL: 200}
-
-
 def _run_selection(operation: BackgroundOperation, actor: Actor) -> None:
     """Walk the frozen ids of a selection in order, one batch per transaction with its progress.
 
@@ -229,13 +224,12 @@ def _run_selection(operation: BackgroundOperation, actor: Actor) -> None:
     # The requester must still hold the permission of this kind (force-fail: admin).
     authorize(actor, bulk.PERMISSIONS[selection.action], action=operation.kind, object_type="selection")
     reason = operation.params.get("reason", "")
-    size = BULK_BATCH_SIZE.get(selection.action, BATCH_SIZE)
     result = {"changed": 0, "skipped": 0, "position": 0, **operation.result}
     try:
         while result["position"] < selection.total:
             _stop_if_canceled(operation)
             with transaction.atomic():
-                batch = selection.frozen_ids(result["position"], result["position"] + size)
+                batch = selection.frozen_ids(result["position"], result["position"] + BATCH_SIZE)
                 room = None
                 if selection.action == BulkSelection.Kind.RETRY:
                     room = room_below_pace(wanted=len(batch))
