@@ -326,6 +326,9 @@ def test_a_bulk_run_not_taken_by_a_worker_yet_is_canceled_at_once_and_changes_no
     assert operation_run(operation_id).state == "canceled"
     assert all(Job.objects.get(id=job.id).status == Status.QUEUED for job in jobs)
     assert last_audit("operation.cancel").reason == "wrong filter"
+    last_word = last_audit("jobs.bulk_run")
+    assert last_word.after == {"state": "canceled", "changed": 0, "skipped": 0}
+    assert last_word.object_ids == [selection["id"]]
 
 
 def test_the_jobs_page_counts_all_matching_jobs_beyond_its_first_page(client, users):

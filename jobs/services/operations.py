@@ -403,8 +403,8 @@ def operations_resume_waiting(now) -> int:
 
 
 def operation_cancel(*, actor: Actor, operation_id, reason: str) -> BackgroundOperation:
-    """Stop a retry-all (or a group's): at once when no worker holds it (pending, waiting),
-    between two batches when one does. What it retried stays retried; 409 once it has ended."""
+    """Stop a retry-all (a group's, or a bulk run): at once when no worker holds it (pending,
+    waiting), between two batches when one does. What it did stays done; 409 once it has ended."""
     reason = required_reason(reason)
     try:
         operation_id = uuid.UUID(str(operation_id))
@@ -436,6 +436,10 @@ def operation_cancel(*, actor: Actor, operation_id, reason: str) -> BackgroundOp
             before=before,
             after={"state": operation.state, "retried": operation.result.get("retried", 0)},
         )
+        if operation.state == BackgroundOperation.State.CANCELED and operation.kind == "jobs.bulk_run":
+            # No worker holds it, so none will write the run's last word: its counts so far.
+            selection = BulkSelection.objects.defer("ids").get(operation=operation)
+            bulk.selection_finished(actor=actor, selection=selection, result=operation.result, state="canceled")
     return operation
 
 
