@@ -9,6 +9,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from jobs.engine.admission import job_claim_next
@@ -137,6 +139,30 @@ def test_the_pages_show_what_is_paused(client, users, cli):
     assert "<strong>Paused:</strong> demo.sleep." in dashboard
     assert job_list.count(">paused</span>") == 1, "only the demo.sleep job is marked"
     assert ">paused</span>" in job_page
+
+
+def test_every_pause_and_what_it_holds_back_is_read_in_one_query(api, cli):
+    for entrypoint, count in (("demo.sleep", 3), ("demo.noop", 2)):
+        for _ in range(count):
+            submit(cli, entrypoint)
+    submit(cli, "demo.fail", priority="low")
+    pause_set(actor=cli, entrypoint="demo.sleep", reason="upstream down")
+    viewer = api("viewer")
+    viewer.get("/api/queue/pauses")  # the token's first use is recorded once
+
+    with CaptureQueriesContext(connection) as one:
+        viewer.get("/api/queue/pauses")
+    pause_set(actor=cli, entrypoint="demo.noop", reason="deploy")
+    pause_set(actor=cli, priority="low", reason="quiet hours")
+    with CaptureQueriesContext(connection) as three:
+        listed = viewer.get("/api/queue/pauses").json()["items"]
+
+    assert [(pause["what"], pause["queued"]) for pause in listed] == [
+        ("demo.sleep", 3),
+        ("demo.noop", 2),
+        ("low priority", 1),
+    ]
+    assert len(three.captured_queries) == len(one.captured_queries), [q["sql"][:90] for q in three.captured_queries]
 
 
 def test_the_console_pause_form_pauses_a_priority(client, users):
