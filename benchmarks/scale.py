@@ -192,9 +192,8 @@ def load_audit(count: int) -> None:
     """``count`` entries spread over the trail's chains, each linked to the one before (COPY)."""
     from django.conf import settings
     from django.db import connection
-    from django.utils import timezone
 
-    from jobs.models import AuditEntry
+    from jobs.models import AuditEntry, Job
     from jobs.services.audit import AUDIT_CHAINS, GENESIS_HASH, entry_digest
 
     # A trail made anew gets anchors of its own: anchors of the checkout's var/, or of the size
@@ -202,24 +201,32 @@ def load_audit(count: int) -> None:
     # with (and, finding it broken, never set the checkpoint the incremental check starts from).
     settings.JOBS_AUDIT_ANCHOR_FILE = Path(tempfile.mkdtemp(prefix="jobs-scale-")) / "audit-anchors.jsonl"
     heads = dict.fromkeys(range(1, AUDIT_CHAINS + 1), GENESIS_HASH)
-    now = timezone.now()
+
+    # Each entry records a job's submission, when it was submitted: the trail names real jobs,
+    # spread over the week as they are (for the timeline's filters by job and entry point).
+    def submissions():
+        while True:
+            yield from Job.objects.order_by("created_at", "id").values_list("id", "created_at").iterator(20_000)
+
+    submitted = submissions()
     rows = io.StringIO()
     for n in range(count):
         chain = 1 + n % AUDIT_CHAINS
+        job_id, at = next(submitted)
         entry = AuditEntry(
-            created_at=now,
+            created_at=at,
             actor="scale",
             source="system",
             action="job.submit",
             object_type="job",
-            object_ids=[f"scale-{n}"],
+            object_ids=[str(job_id)],
             chain=chain,
             prev_hash=heads[chain],
         )
         entry.hash = heads[chain] = entry_digest(entry)
         rows.write(
-            f"{now.isoformat()}\tscale\tsystem\tjob.submit\tok\tjob\t"
-            f'["scale-{n}"]\t\t\\N\t\\N\t\t\t{chain}\t{entry.prev_hash}\t{entry.hash}\n'
+            f"{at.isoformat()}\tscale\tsystem\tjob.submit\tok\tjob\t"
+            f'["{job_id}"]\t\t\\N\t\\N\t\t\t{chain}\t{entry.prev_hash}\t{entry.hash}\n'
         )
     columns = (
         "created_at, actor, source, action, outcome, object_type, object_ids, reason, before, after, ip, "
@@ -235,11 +242,17 @@ def load_audit(count: int) -> None:
 
 def pages() -> dict[str, tuple[str, dict[str, str]]]:
     """Name -> (path, extra headers) of every read a console user or an API client makes."""
+    from datetime import timedelta
+    from urllib.parse import urlencode
+
+    from django.utils import timezone
+
     from jobs.models import Job
 
     job = Job.objects.filter(status="failed").only("id").first()
     refresh = {"HTTP_HX_REQUEST": "true"}
     week = incident_week()
+    six_days = "/api/incident?" + urlencode({"since": (timezone.now() - timedelta(days=6)).isoformat()})
     return {
         "dashboard /": ("/", {}),
         "dashboard / (5 s refresh)": ("/", refresh),
@@ -280,6 +293,15 @@ def pages() -> dict[str, tuple[str, dict[str, str]]]:
         "GET /api/history?window=7d": ("/api/history?window=7d", {}),
         "GET /api/incident": ("/api/incident", {}),
         "GET /api/incident (6 days, events, next page)": (f"/api/incident?{week}", {}),
+        "GET /api/incident (6 days, a quarter's entry point)": (
+            f"/api/incident?{six_days}&entrypoint=reports.build",
+            {},
+        ),
+        "GET /api/incident (6 days, an entry point with no job)": (
+            f"/api/incident?{six_days}&entrypoint=billing.sync",
+            {},
+        ),
+        "GET /api/incident (6 days, one job)": (f"{six_days}&job={job.id}", {}),
         "GET /metrics": ("/metrics", {}),
     }
 

@@ -28,7 +28,7 @@ from jobs.services.audit import (
 from jobs.services.audit_anchor import anchor_latest
 from jobs.services.submission import job_submit
 from tests.support.audit import tamper
-from tests.support.processes import process_env, test_database_url, wait_for
+from tests.support.processes import process_env, the_test_database_url, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -55,7 +55,7 @@ def app_role(roles):
         if cursor.fetchone() is None:
             cursor.execute(f"CREATE ROLE {APP_ROLE} LOGIN")
     call_command("grant_app_role", APP_ROLE)
-    return test_database_url().replace("postgres://postgres@", f"postgres://{APP_ROLE}@", 1)
+    return the_test_database_url().replace("postgres://postgres@", f"postgres://{APP_ROLE}@", 1)
 
 
 def as_app(url: str, statement: str) -> str:

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from jobs.engine.reconciler import reconcile
 from jobs.models import AuditEntry, Event
+from jobs.selectors import timeline as timeline_selectors
 from jobs.services.config import config_update
 from jobs.services.health import health_record
 from tests.support.console import live_worker, login
@@ -144,6 +145,21 @@ def test_it_filters_by_kind_job_and_entrypoint(api, incident):
     noop = timeline(api, **window, entrypoint="demo.noop", kind="action")["items"]
     assert [i["what"] for i in noop] == ["job.submit", "job.approve"]
     assert timeline(api, **window, entrypoint="demo.noop", kind="event")["jobs"]["total"] == 1
+
+
+def test_an_entrypoints_rows_are_the_same_found_through_its_jobs_or_by_reading_the_window(api, incident, monkeypatch):
+    """Few jobs: the trail is looked up by their ids (GIN); many: the window is read in order."""
+    window = {"since": incident["since"], "until": incident["until"], "limit": 500}
+    entrypoint = incident["failing"][0].entrypoint
+    through_jobs = timeline(api, **window, entrypoint=entrypoint)["items"]
+    monkeypatch.setattr(timeline_selectors, "FEW_JOBS", 0)
+    reading_the_window = timeline(api, **window, entrypoint=entrypoint)["items"]
+
+    assert through_jobs == reading_the_window
+    assert through_jobs == sorted(through_jobs, key=lambda item: item["at"])
+    kinds = {item["kind"] for item in through_jobs}
+    assert kinds == {"event", "action", "health"}, "health changes stay beside an entry point's rows"
+    assert "dlq.retry_all" in {item["what"] for item in through_jobs if item["kind"] == "action"}
 
 
 def test_it_shows_the_page_to_a_viewer_with_links_to_the_jobs(client, users, incident):

@@ -14,6 +14,8 @@ audit page, for auditors.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 import uuid
 from collections.abc import Iterator
@@ -180,9 +182,18 @@ class _WithoutTraceback(Func):
         return self.as_sql(compiler, connection, template="json_remove(%(expressions)s, '$.traceback')", **extra)
 
 
+# An entry point with at most this many jobs is looked up in the trail by their ids
+# (``object_ids ?| ...`` over audit_object_ids_idx); one with more is common enough that
+# reading the window in time order meets its entries soon.
+FEW_JOBS = 1000
+
+
 def _names_job_of(entrypoint: str):
     """Audit entries that name at least one job of ``entrypoint`` (object_ids are strings, not keys)."""
     if connection.vendor == "postgresql":
+        few = list(Job.objects.filter(entrypoint=entrypoint).values_list("id", flat=True)[: FEW_JOBS + 1])
+        if len(few) <= FEW_JOBS:
+            return Q(object_type="job", object_ids__has_any_keys=[str(job_id) for job_id in few])
         sql = (
             "jobs_auditentry.object_type = 'job' AND EXISTS (SELECT 1 FROM "
             "jsonb_array_elements_text(jobs_auditentry.object_ids) AS o(v) JOIN jobs_job j ON j.id = "
@@ -198,23 +209,27 @@ def _names_job_of(entrypoint: str):
 
 
 def _events(window: Window, *, kinds: tuple[str, ...] = ("event", "health")):
+    """The window's events of ``kinds``, as one queryset or, for a job's or an entry point's, two.
+
+    Health changes are the whole system's: they stay beside one job's or one entry
+    point's events, as context, read apart so that each part keeps its own index
+    (an entry point with few jobs is found through them, not by reading the window).
+    """
     events = Event.objects.filter(created_at__gte=window.since, created_at__lt=window.until)
     shown = [kind for kind in kinds if window.shows(kind)]
-    if shown == ["event"]:
-        events = events.exclude(type=HEALTH_CHANGED)
-    elif shown == ["health"]:
-        events = events.filter(type=HEALTH_CHANGED)
-    elif not shown:
-        return Event.objects.none()
-    conditions = []
+    health = events.filter(type=HEALTH_CHANGED)
+    if not shown:
+        return []
+    if shown == ["health"]:
+        return [health]
+    if "health" in shown and not (window.job or window.entrypoint):
+        return [events]
+    of_jobs = events.exclude(type=HEALTH_CHANGED)
     if window.job:
-        conditions.append(Q(job_id=window.job))
+        of_jobs = of_jobs.filter(job_id=window.job)
     if window.entrypoint:
-        conditions.append(Q(Exists(Job.objects.filter(id=OuterRef("job_id"), entrypoint=window.entrypoint))))
-    for condition in conditions:
-        # Health is the whole system's: it stays beside one job's or one entry point's events, as context.
-        events = events.filter(condition | Q(type=HEALTH_CHANGED) if "health" in shown else condition)
-    return events
+        of_jobs = of_jobs.filter(Exists(Job.objects.filter(id=OuterRef("job_id"), entrypoint=window.entrypoint)))
+    return [of_jobs, health] if "health" in shown else [of_jobs]
 
 
 def _actions(window: Window):
@@ -241,13 +256,14 @@ def _after(rank: int, cursor: tuple[datetime, int, int] | None) -> Q:
 
 
 def _event_rows(window: Window, cursor, limit: int) -> list[Row]:
-    rows = (
-        _events(window)
-        .filter(_after(0, cursor))
+    pages = [
+        events.filter(_after(0, cursor))
         .order_by("created_at", "id")
         .values_list("id", "type", "job_id", "created_at", _WithoutTraceback(F("data")))[:limit]
-    )
-    return [_event_row(*row) for row in rows]
+        for events in _events(window)
+    ]
+    rows = heapq.merge(*pages, key=lambda row: (row[3], row[0]))  # (created_at, id), as each page is ordered
+    return [_event_row(*row) for row in itertools.islice(rows, limit)]
 
 
 def _event_row(id: int, type: str, job_id, created_at: datetime, data: dict[str, Any]) -> Row:
@@ -370,11 +386,9 @@ def jobs_involved(window: Window) -> Involved:
     Two queries: the busiest jobs with the totals, and those jobs' entry point and status.
     """
     scope = Window(since=window.since, until=window.until, job=window.job, entrypoint=window.entrypoint)
+    (events,) = _events(scope, kinds=("event",))  # the scope shows every kind: one queryset
     counted = (
-        _events(scope, kinds=("event",))
-        .exclude(job_id=None)
-        .order_by("created_at", "id")
-        .values("job_id", "type", "created_at")[:SUMMARY_EVENTS]
+        events.exclude(job_id=None).order_by("created_at", "id").values("job_id", "type", "created_at")[:SUMMARY_EVENTS]
     )
     busiest = _busiest(counted)
     total_jobs = busiest[0][5] if busiest else 0

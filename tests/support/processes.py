@@ -32,7 +32,7 @@ FAST_ENGINE_ENV = {
 }
 
 
-def test_database_url() -> str:
+def the_test_database_url() -> str:
     """DATABASE_URL pointing at the database the test run created (test_<name>)."""
     parsed = dj_database_url.parse(os.environ["DATABASE_URL"])
     user = parsed.get("USER") or "postgres"
@@ -45,7 +45,7 @@ def test_database_url() -> str:
 def process_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(FAST_ENGINE_ENV)
-    env["DATABASE_URL"] = test_database_url()
+    env["DATABASE_URL"] = the_test_database_url()
     env["PYTHONUNBUFFERED"] = "1"
     # Their database sessions carry this name (libpq reads it), so a test can cut theirs only.
     env["PGAPPNAME"] = CHILD_APPLICATION_NAME
