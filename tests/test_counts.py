@@ -70,6 +70,17 @@ class Racers:
             thread.join(timeout=60)
 
 
+def clear_all_once_nothing_runs(cli, attempts: int = 50) -> dict:
+    """Clear all as an operator would: a claim that read the configuration just before the
+    disable may still start one job, and clear all is refused (409) until it ends."""
+    for _ in range(attempts):
+        while Job.objects.running().exists():
+            threading.Event().wait(0.01)
+        with contextlib.suppress(Conflict):
+            return jobs_clear_all(actor=cli, reason="race test")
+    raise AssertionError(f"clear all was refused {attempts} times: jobs kept starting after the disable")
+
+
 def test_counts_equal_count_star_after_submits_claims_outcomes_cancels_clear_all_and_import(roles, cli):
     config_update(actor=cli, changes={"queue": {"maxQueueSize": 100_000, "maxConcurrent": 4}})
     submitted: list[str] = []
@@ -107,9 +118,7 @@ def test_counts_equal_count_star_after_submits_claims_outcomes_cancels_clear_all
             threading.Event().wait(0.01)
         # Clear all is refused while a job runs: stop admissions and let the runs end first.
         config_update(actor=cli, changes={"worker": {"enabled": False}})
-        while Job.objects.running().exists():
-            threading.Event().wait(0.01)
-        cleared = jobs_clear_all(actor=cli, reason="race test")
+        cleared = clear_all_once_nothing_runs(cli)
         config_update(actor=cli, changes={"worker": {"enabled": True}})
         during = len(submitted)
         jsonl_import(actor=cli, text=Path(cleared["export"]).read_text())
