@@ -112,18 +112,20 @@ _HELD_BACK = """
 """
 
 
-def pauses() -> list[tuple[Pause, int]]:
-    """Each paused entry point or priority, with the queued jobs it holds back (capped), in one query."""
-    held_back = RawSQL(  # noqa: S611 - a constant; the values are parameters
+def _held_back() -> RawSQL:
+    return RawSQL(  # noqa: S611 - a constant; the values are parameters
         _HELD_BACK, (Status.QUEUED, PAUSED_COUNT_CAP) * 2, output_field=IntegerField()
     )
-    return [(pause, pause.held_back) for pause in Pause.objects.annotate(held_back=held_back).order_by("paused_at")]
+
+
+def pauses() -> list[tuple[Pause, int]]:
+    """Each paused entry point or priority, with the queued jobs it holds back (capped), in one query."""
+    return [(pause, pause.held_back) for pause in Pause.objects.annotate(held_back=_held_back()).order_by("paused_at")]
 
 
 def paused_queued_count(pause: Pause) -> int:
-    """Queued jobs the pause holds back, counted up to PAUSED_COUNT_CAP (over the queued-order index)."""
-    held = {"entrypoint": pause.entrypoint} if pause.entrypoint else {"priority": pause.priority}
-    return Job.objects.queued().filter(**held)[:PAUSED_COUNT_CAP].count()
+    """Queued jobs a stored pause holds back, counted up to PAUSED_COUNT_CAP."""
+    return Pause.objects.filter(pk=pause.pk).annotate(held_back=_held_back()).values_list("held_back", flat=True).get()
 
 
 def paused_names() -> tuple[set[str], set[int]]:

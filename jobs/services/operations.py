@@ -291,13 +291,23 @@ def _import(operation: BackgroundOperation, actor: Actor) -> None:
         upload.delete()
 
 
+def _selection_canceled_unrun(operation: BackgroundOperation, actor: Actor) -> None:
+    """A bulk run canceled before a worker took it: the run's last word, with its counts so far."""
+    selection = BulkSelection.objects.defer("ids").get(operation=operation)
+    bulk.selection_finished(actor=actor, selection=selection, result=operation.result, state="canceled")
+
+
 @dataclass(frozen=True)
 class OperationKind:
-    """What a kind of operation needs: the permission its requester must still hold, and its work."""
+    """What a kind of operation needs: the permission its requester must still hold, and its work.
+
+    ``canceled_unrun`` is what the kind records when it is canceled while no worker holds it.
+    """
 
     permission: str
     object_type: str
     run: Callable[[BackgroundOperation, Actor], None]
+    canceled_unrun: Callable[[BackgroundOperation, Actor], None] | None = None
 
 
 KINDS = {
@@ -307,7 +317,7 @@ KINDS = {
     "emergency.clear_all": OperationKind("jobs.emergency", "job", _clear_all),
     "jobs.import": OperationKind("jobs.import_jobs", "job", _import),
     # Cancel's permission here; the walk checks its own kind's too (retry, force-fail).
-    "jobs.bulk_run": OperationKind("jobs.cancel_job", "selection", _run_selection),
+    "jobs.bulk_run": OperationKind("jobs.cancel_job", "selection", _run_selection, _selection_canceled_unrun),
 }
 
 
@@ -436,10 +446,9 @@ def operation_cancel(*, actor: Actor, operation_id, reason: str) -> BackgroundOp
             before=before,
             after={"state": operation.state, "retried": operation.result.get("retried", 0)},
         )
-        if operation.state == BackgroundOperation.State.CANCELED and operation.kind == "jobs.bulk_run":
-            # No worker holds it, so none will write the run's last word: its counts so far.
-            selection = BulkSelection.objects.defer("ids").get(operation=operation)
-            bulk.selection_finished(actor=actor, selection=selection, result=operation.result, state="canceled")
+        canceled_unrun = KINDS[operation.kind].canceled_unrun
+        if operation.state == BackgroundOperation.State.CANCELED and canceled_unrun is not None:
+            canceled_unrun(operation, actor)  # no worker holds it, so none will write its last word
     return operation
 
 

@@ -17,10 +17,9 @@ from jobs.actions.perform import perform
 from jobs.representations import selection_breakdown
 from jobs.selectors.bulk import bulk_selection
 from jobs.services.audit import Actor
+from jobs.services.bulk import FILTER_FIELDS, PERMISSIONS
 from jobs.services.errors import NotFound
 from jobs.views.common import HtmxHttpRequest, login_required, page, require_perm, sentence, service_errors
-
-FILTER_FIELDS = ("status", "priority", "entrypoint", "q", "params")
 
 
 @login_required
@@ -56,7 +55,7 @@ def bulk_detail(request: HtmxHttpRequest, selection_id: uuid.UUID) -> HttpRespon
         "selection": selection,
         "filter_terms": filter_terms(selection.filter),
         "breakdown": selection_breakdown(selection.breakdown),
-        "may_run": request.user.has_perm(f"jobs.{_PERMISSION[selection.action]}")
+        "may_run": request.user.has_perm(PERMISSIONS[selection.action])
         and selection.created_by == request.user.get_username(),
     }
     return page(request, "jobs/bulk_selection.html", context, partial="selection")
@@ -83,6 +82,3 @@ def _leaves(document: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]
         path = f"{prefix}{key}"
         found += _leaves(value, f"{path}.") if isinstance(value, dict) and value else [(path, value)]
     return found
-
-
-_PERMISSION = {"cancel": "cancel_job", "retry": "retry_job", "force_fail": "force_fail_job"}

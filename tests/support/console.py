@@ -36,14 +36,11 @@ def make_job(**fields: Any) -> Job:
 
 def make_dlq_entry(error: str = "RuntimeError: boom", **fields: Any) -> DLQEntry:
     job = make_job(status=Status.FAILED, attempts=3, last_error=error, completed_at=timezone.now(), **fields)
-    return DLQEntry.objects.create(
-        job=job,
-        entrypoint=job.entrypoint,
-        reason="Max attempts reached",
-        attempts=3,
-        last_error=error,
-        fingerprint=error_fingerprint(error),
+    entry = DLQEntry.of(
+        job, reason="Max attempts reached", attempts=3, last_error=error, fingerprint=error_fingerprint(error)
     )
+    entry.save(force_insert=True)
+    return entry
 
 
 def make_dead_letters(count: int, *, prefix: str = "dead") -> list[uuid.UUID]:
